@@ -1,0 +1,127 @@
+// Package deadletter owns the dead-letter file: NDJSON records of events the
+// agent gave up on (malformed lines, oversized lines, permanent rejections by
+// a sink), each with the reason, the component and the event itself, so that
+// nothing leaves the agent silently. The file is rotated with lumberjack.
+package deadletter
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/kubetrail/kubetrail/pipeline"
+)
+
+// Options configures a Writer.
+type Options struct {
+	Path       string
+	MaxSizeMB  int  // rotate after this many megabytes (lumberjack's unit); default 100
+	MaxBackups int  // rotated files to keep; default 10
+	Compress   bool // gzip rotated files
+	Metrics    prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Writer appends dead-letter records to a rotated NDJSON file. It is safe for
+// concurrent use.
+type Writer struct {
+	mu    sync.Mutex
+	file  *lumberjack.Logger
+	line  []byte
+	now   func() time.Time
+	count *prometheus.CounterVec
+}
+
+var _ pipeline.DeadLetterWriter = (*Writer)(nil)
+
+// New opens (lazily: on the first record) the dead-letter file at opts.Path.
+func New(opts Options) (*Writer, error) {
+	if opts.Path == "" {
+		return nil, fmt.Errorf("dead-letter file: path is empty")
+	}
+	if opts.MaxSizeMB <= 0 {
+		opts.MaxSizeMB = 100
+	}
+	if opts.MaxBackups <= 0 {
+		opts.MaxBackups = 10
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	w := &Writer{
+		file: &lumberjack.Logger{Filename: opts.Path, MaxSize: opts.MaxSizeMB, MaxBackups: opts.MaxBackups, Compress: opts.Compress},
+		now:  opts.Now,
+		count: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubetrail_dead_letter_events_total",
+			Help: "Events written to the dead-letter file, by the component that gave up on them.",
+		}, []string{"component"}),
+	}
+	if opts.Metrics != nil {
+		if err := opts.Metrics.Register(w.count); err != nil {
+			return nil, fmt.Errorf("register dead-letter metrics: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// record is one line of the dead-letter file. Event holds the event when it
+// is valid JSON; otherwise Raw holds it as a string (or RawBase64 when it is
+// not valid UTF-8), so the file stays one JSON object per line.
+type record struct {
+	Time      string          `json:"time"`
+	Component string          `json:"component"`
+	Reason    string          `json:"reason"`
+	Source    string          `json:"source,omitempty"`
+	Size      int64           `json:"size"`
+	Truncated bool            `json:"truncated,omitempty"`
+	Event     json.RawMessage `json:"event,omitempty"`
+	Raw       string          `json:"raw,omitempty"`
+	RawBase64 []byte          `json:"raw_base64,omitempty"`
+}
+
+// WriteDeadLetter appends one record and counts it.
+func (w *Writer) WriteDeadLetter(d pipeline.DeadLetter) error {
+	r := record{
+		Time:      w.now().UTC().Format(time.RFC3339Nano),
+		Component: d.Component,
+		Reason:    d.Reason,
+		Source:    d.Source,
+		Size:      int64(len(d.Raw)),
+	}
+	if d.Size > int64(len(d.Raw)) {
+		r.Size, r.Truncated = d.Size, true
+	}
+	switch {
+	case !r.Truncated && json.Valid(d.Raw):
+		r.Event = d.Raw
+	case utf8.Valid(d.Raw):
+		r.Raw = string(d.Raw)
+	default:
+		r.RawBase64 = d.Raw
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode dead-letter record: %w", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.line = append(append(w.line[:0], line...), '\n')
+	if _, err := w.file.Write(w.line); err != nil {
+		return fmt.Errorf("write dead-letter file %s: %w", w.file.Filename, err)
+	}
+	w.count.WithLabelValues(d.Component).Inc()
+	return nil
+}
+
+// Close closes the file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.file.Close()
+}
