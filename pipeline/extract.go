@@ -1,45 +1,616 @@
 package pipeline
 
 import (
-	"encoding/json"
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/bits"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// Extract fills m from the audit event JSON in raw. It returns an error when
-// raw is not one JSON object. Slices in m point into raw unless a value had
-// escapes.
+// ErrMalformedEvent is wrapped by every error Extract returns.
+var ErrMalformedEvent = errors.New("malformed audit event")
+
+// MalformedEventError says what is wrong with an audit event's JSON and at
+// which byte offset of the input. It wraps ErrMalformedEvent.
+type MalformedEventError struct {
+	Offset int    // byte offset in the input where the problem was detected
+	Reason string // e.g. "unterminated string"
+}
+
+func (e *MalformedEventError) Error() string {
+	return fmt.Sprintf("%v at byte %d: %s", ErrMalformedEvent, e.Offset, e.Reason)
+}
+
+// Unwrap returns ErrMalformedEvent.
+func (e *MalformedEventError) Unwrap() error { return ErrMalformedEvent }
+
+func exErr(off int, reason string) error {
+	return &MalformedEventError{Offset: off, Reason: reason}
+}
+
+// Extract fills m from the audit event JSON in raw, a single JSON object with
+// optional surrounding whitespace. It resets m first.
 //
-// TEMPORARY implementation with encoding/json; to be replaced by a fast,
-// allocation-free scanner.
+// Extract is a single-pass scanner: it parses the top-level object and the
+// objects under "user", "objectRef" and "responseStatus", and skips every
+// other value (requestObject, responseObject, annotations, ...) by tracking
+// only strings and brackets. It does not allocate unless an extracted string
+// needs decoding (JSON escapes or invalid UTF-8).
+//
+// Semantics, chosen to agree with encoding/json decoding into
+// map[string]any:
+//   - keys are matched exactly (case-sensitive) after unescaping;
+//   - a duplicated key: the last occurrence wins, and for "user",
+//     "objectRef" and "responseStatus" the last object replaces the earlier
+//     ones entirely (no merging);
+//   - a null value counts as absent: the field is left empty (Code 0);
+//   - a value of the wrong type (a number for verb, a string for user, a
+//     non-integer or out-of-int32-range responseStatus.code) is an error;
+//   - extracted strings are decoded like encoding/json does: escapes
+//     including surrogate pairs, lone surrogates and invalid UTF-8 bytes
+//     become U+FFFD. Absent fields are nil; "" is an empty non-nil slice.
+//
+// Slices in m are views into raw (with capacity clipped to their length)
+// unless the value needed decoding; then they point into a new allocation.
+//
+// Validation: the top-level object and the three descended objects are
+// checked against the JSON grammar (including number and literal syntax of
+// values skipped at those levels, string escapes, control characters).
+// Inside skipped strings and containers only the structure is checked:
+// strings must be terminated and brackets balanced and matching. So Extract
+// may accept input that json.Valid rejects only because of grammar inside a
+// skipped value: a bad escape or a control character in a skipped string, a
+// missing comma or colon, a bad literal or number inside a skipped array or
+// object, or nesting deeper than encoding/json's 10000 levels.
+//
+// Errors are *MalformedEventError (wrapping ErrMalformedEvent) and never
+// point outside raw.
 func Extract(raw []byte, m *Meta) error {
-	var v struct {
-		AuditID        string `json:"auditID"`
-		Stage          string `json:"stage"`
-		Level          string `json:"level"`
-		Verb           string `json:"verb"`
-		StageTimestamp string `json:"stageTimestamp"`
-		User           struct {
-			Username string `json:"username"`
-		} `json:"user"`
-		ObjectRef struct {
-			Resource, Subresource, Namespace, Name string
-			APIGroup                               string `json:"apiGroup"`
-		} `json:"objectRef"`
-		ResponseStatus struct {
-			Code int32 `json:"code"`
-		} `json:"responseStatus"`
+	return extract(raw, m, nil)
+}
+
+// exSpan is the [Start, End) byte range of a value Extract skipped; only
+// tests collect them.
+type exSpan struct{ Start, End int }
+
+// Object kinds Extract descends into.
+const (
+	exTop = iota
+	exUser
+	exObjectRef
+	exResponseStatus
+)
+
+// extract is Extract; when skips is not nil it also records the span of every
+// value skipped at a parsed level (for the fuzz test's oracle).
+func extract(raw []byte, m *Meta, skips *[]exSpan) error {
+	*m = Meta{}
+	i := exSkipWS(raw, 0)
+	if i >= len(raw) {
+		return exErr(i, "empty input")
 	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return errors.New("not a JSON object")
+	if raw[i] != '{' {
+		return exErr(i, "not a JSON object")
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return err
+	i, err := exObject(raw, i, exTop, m, skips)
+	if err == nil {
+		if i = exSkipWS(raw, i); i != len(raw) {
+			err = exErr(i, "garbage after the closing brace")
+		}
 	}
-	*m = Meta{
-		AuditID: []byte(v.AuditID), Stage: []byte(v.Stage), Level: []byte(v.Level), Verb: []byte(v.Verb),
-		StageTimestamp: []byte(v.StageTimestamp), Username: []byte(v.User.Username), Code: v.ResponseStatus.Code,
-		ObjectRef: ObjectRef{Resource: []byte(v.ObjectRef.Resource), Subresource: []byte(v.ObjectRef.Subresource),
-			Namespace: []byte(v.ObjectRef.Namespace), Name: []byte(v.ObjectRef.Name), APIGroup: []byte(v.ObjectRef.APIGroup)},
+	if err != nil {
+		*m = Meta{}
 	}
-	return nil
+	return err
+}
+
+// exObject parses the object starting at s[i] == '{' of the given kind,
+// storing the fields of interest in m, and returns the index just past its
+// closing brace.
+func exObject(s []byte, i, kind int, m *Meta, skips *[]exSpan) (int, error) {
+	i = exSkipWS(s, i+1)
+	if i >= len(s) {
+		return 0, exErr(i, "unexpected end of input in object")
+	}
+	if s[i] == '}' {
+		return i + 1, nil
+	}
+	var keyBuf [24]byte
+	for {
+		if s[i] != '"' {
+			return 0, exErr(i, "expected a string key")
+		}
+		key, next, err := exString(s, i, keyBuf[:0])
+		if err != nil {
+			return 0, err
+		}
+		i = exSkipWS(s, next)
+		if i >= len(s) {
+			return 0, exErr(i, "unexpected end of input after key")
+		}
+		if s[i] != ':' {
+			return 0, exErr(i, "expected ':' after key")
+		}
+		i = exSkipWS(s, i+1)
+		if i >= len(s) {
+			return 0, exErr(i, "unexpected end of input, expected a value")
+		}
+
+		var dst *[]byte // string field to fill
+		sub := -1       // object kind to descend into
+		code := false
+		switch kind {
+		case exTop:
+			switch string(key) {
+			case "auditID":
+				dst = &m.AuditID
+			case "stage":
+				dst = &m.Stage
+			case "level":
+				dst = &m.Level
+			case "verb":
+				dst = &m.Verb
+			case "stageTimestamp":
+				dst = &m.StageTimestamp
+			case "user":
+				sub = exUser
+			case "objectRef":
+				sub = exObjectRef
+			case "responseStatus":
+				sub = exResponseStatus
+			}
+		case exUser:
+			if string(key) == "username" {
+				dst = &m.Username
+			}
+		case exObjectRef:
+			switch string(key) {
+			case "resource":
+				dst = &m.ObjectRef.Resource
+			case "subresource":
+				dst = &m.ObjectRef.Subresource
+			case "namespace":
+				dst = &m.ObjectRef.Namespace
+			case "name":
+				dst = &m.ObjectRef.Name
+			case "apiGroup":
+				dst = &m.ObjectRef.APIGroup
+			}
+		case exResponseStatus:
+			code = string(key) == "code"
+		}
+
+		switch {
+		case dst != nil:
+			switch s[i] {
+			case '"':
+				*dst, i, err = exString(s, i, nil)
+				if err != nil {
+					return 0, err
+				}
+			case 'n':
+				if i, err = exLiteral(s, i, "null"); err != nil {
+					return 0, err
+				}
+				*dst = nil
+			default:
+				return 0, exErr(i, fmt.Sprintf("%q: expected a string", string(key)))
+			}
+		case sub >= 0:
+			switch sub { // the last object replaces earlier ones
+			case exUser:
+				m.Username = nil
+			case exObjectRef:
+				m.ObjectRef = ObjectRef{}
+			case exResponseStatus:
+				m.Code = 0
+			}
+			switch s[i] {
+			case '{':
+				if i, err = exObject(s, i, sub, m, skips); err != nil {
+					return 0, err
+				}
+			case 'n':
+				if i, err = exLiteral(s, i, "null"); err != nil {
+					return 0, err
+				}
+			default:
+				return 0, exErr(i, fmt.Sprintf("%q: expected an object", string(key)))
+			}
+		case code:
+			if s[i] == 'n' {
+				if i, err = exLiteral(s, i, "null"); err != nil {
+					return 0, err
+				}
+				m.Code = 0
+				break
+			}
+			if m.Code, i, err = exCode(s, i); err != nil {
+				return 0, err
+			}
+		default:
+			start := i
+			if i, err = exSkipValue(s, i); err != nil {
+				return 0, err
+			}
+			if skips != nil {
+				*skips = append(*skips, exSpan{start, i})
+			}
+		}
+
+		i = exSkipWS(s, i)
+		if i >= len(s) {
+			return 0, exErr(i, "unexpected end of input in object")
+		}
+		switch s[i] {
+		case ',':
+			i = exSkipWS(s, i+1)
+			if i >= len(s) {
+				return 0, exErr(i, "unexpected end of input, expected a key")
+			}
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, exErr(i, "expected ',' or '}' after value")
+		}
+	}
+}
+
+// exSkipWS returns the index of the first non-whitespace byte at or after i.
+func exSkipWS(s []byte, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case ' ', '\n', '\r', '\t':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// exLiteral checks that s[i:] starts with lit and returns the index after it.
+func exLiteral(s []byte, i int, lit string) (int, error) {
+	if !bytes.HasPrefix(s[i:], []byte(lit)) {
+		return 0, exErr(i, "invalid literal")
+	}
+	return i + len(lit), nil
+}
+
+// exString reads the JSON string starting at s[i] == '"' and returns its
+// value and the index after the closing quote. The value is a view into s
+// unless it needed decoding; then it is appended to buf (nil: a new slice).
+func exString(s []byte, i int, buf []byte) ([]byte, int, error) {
+	start := i + 1
+	for j := start; j < len(s); j++ {
+		c := s[j]
+		if c == '"' {
+			return s[start:j:j], j + 1, nil
+		}
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			return exStringSlow(s, i, buf)
+		}
+	}
+	return nil, 0, exErr(i, "unterminated string")
+}
+
+// exStringSlow is exString for strings with escapes, control characters or
+// non-ASCII bytes.
+func exStringSlow(s []byte, i int, buf []byte) ([]byte, int, error) {
+	start := i + 1
+	end := exSkipStringBody(s, start)
+	if end < 0 {
+		return nil, 0, exErr(i, "unterminated string")
+	}
+	body := s[start : end-1 : end-1]
+	plain := true
+	for _, c := range body {
+		if c == '\\' || c < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain && utf8.Valid(body) {
+		return body, end, nil
+	}
+	if buf == nil {
+		buf = make([]byte, 0, len(body)+8)
+	}
+	v, err := exAppendUnquote(buf, body, start)
+	if err != nil {
+		return nil, 0, err
+	}
+	return v, end, nil
+}
+
+// exAppendUnquote appends the decoded form of the JSON string body (without
+// quotes; it starts at byte off of the input) to dst, like encoding/json:
+// invalid UTF-8 and lone surrogates become U+FFFD.
+func exAppendUnquote(dst, body []byte, off int) ([]byte, error) {
+	for r := 0; r < len(body); {
+		c := body[r]
+		switch {
+		case c == '\\':
+			if r+1 >= len(body) {
+				return nil, exErr(off+r, "invalid escape")
+			}
+			switch body[r+1] {
+			case '"', '\\', '/':
+				dst = append(dst, body[r+1])
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				rr := exHex4(body[r:])
+				if rr < 0 {
+					return nil, exErr(off+r, "invalid \\u escape")
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if rr1 := exHex4(body[r:]); rr1 >= 0 {
+						if dec := utf16.DecodeRune(rr, rr1); dec != utf8.RuneError {
+							dst = utf8.AppendRune(dst, dec)
+							r += 6
+							continue
+						}
+					}
+					rr = utf8.RuneError
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			default:
+				return nil, exErr(off+r, "invalid escape")
+			}
+			r += 2
+		case c < 0x20:
+			return nil, exErr(off+r, "control character in string")
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(body[r:])
+			dst = utf8.AppendRune(dst, rr)
+			r += size
+		}
+	}
+	return dst, nil
+}
+
+// exHex4 decodes a \uXXXX escape at the start of b, or returns -1.
+func exHex4(b []byte) rune {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range b[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// exNumber checks the JSON number starting at s[i] and returns the index
+// after it and whether it is an integer (no fraction, no exponent).
+func exNumber(s []byte, i int) (end int, integer bool, err error) {
+	start := i
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i++; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		}
+	default:
+		return 0, false, exErr(start, "invalid number")
+	}
+	integer = true
+	if i < len(s) && s[i] == '.' {
+		integer = false
+		i++
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			return 0, false, exErr(start, "invalid number")
+		}
+		for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		integer = false
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			return 0, false, exErr(start, "invalid number")
+		}
+		for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		}
+	}
+	return i, integer, nil
+}
+
+// exCode parses responseStatus.code at s[i]: a JSON integer within int32.
+func exCode(s []byte, i int) (int32, int, error) {
+	c := s[i]
+	if c != '-' && (c < '0' || c > '9') {
+		return 0, 0, exErr(i, "responseStatus.code is not an integer")
+	}
+	end, integer, err := exNumber(s, i)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !integer {
+		return 0, 0, exErr(i, "responseStatus.code is not an integer")
+	}
+	neg := s[i] == '-'
+	j := i
+	if neg {
+		j++
+	}
+	var v int64
+	for ; j < end; j++ {
+		v = v*10 + int64(s[j]-'0')
+		if v > 1<<31 {
+			return 0, 0, exErr(i, "responseStatus.code out of int32 range")
+		}
+	}
+	if neg {
+		v = -v
+	}
+	if v > 1<<31-1 {
+		return 0, 0, exErr(i, "responseStatus.code out of int32 range")
+	}
+	return int32(v), end, nil
+}
+
+// exSkipValue skips the value at s[i] (not whitespace) and returns the index
+// after it. Strings and containers are only checked structurally; numbers and
+// literals at this level are checked fully.
+func exSkipValue(s []byte, i int) (int, error) {
+	switch c := s[i]; c {
+	case '"':
+		end := exSkipStringBody(s, i+1)
+		if end < 0 {
+			return 0, exErr(i, "unterminated string")
+		}
+		return end, nil
+	case '{', '[':
+		return exSkipContainer(s, i)
+	case 't':
+		return exLiteral(s, i, "true")
+	case 'f':
+		return exLiteral(s, i, "false")
+	case 'n':
+		return exLiteral(s, i, "null")
+	default:
+		if c == '-' || ('0' <= c && c <= '9') {
+			end, _, err := exNumber(s, i)
+			return end, err
+		}
+		return 0, exErr(i, "expected a value")
+	}
+}
+
+// SWAR helpers: byte-wise comparisons of 8 bytes at once.
+const (
+	exOnes  = 0x0101010101010101
+	exHighs = 0x8080808080808080
+)
+
+// exHasByte has the high bit set in the lowest byte of v equal to c, and
+// possibly (false positives) in bytes above a match, never below.
+func exHasByte(v uint64, c byte) uint64 {
+	x := v ^ (exOnes * uint64(c))
+	return (x - exOnes) &^ x & exHighs
+}
+
+// exSkipStringBody returns the index just after the closing quote of the
+// string whose body starts at s[i], or -1 when it is not terminated. Escapes
+// are honoured (a quote preceded by an odd run of backslashes is escaped) but
+// not validated.
+func exSkipStringBody(s []byte, i int) int {
+	start := i
+	// Short strings: look at 8 bytes at a time for '"' or '\\'.
+	for i+8 <= len(s) {
+		v := binary.LittleEndian.Uint64(s[i:])
+		q := exHasByte(v, '"')
+		if q == 0 {
+			i += 8
+			if i-start >= 32 {
+				goto long
+			}
+			continue
+		}
+		bs := exHasByte(v, '\\')
+		if bs == 0 || bits.TrailingZeros64(bs) > bits.TrailingZeros64(q) {
+			return i + bits.TrailingZeros64(q)>>3 + 1
+		}
+		goto long // escapes: let the backslash-counting loop handle it
+	}
+long:
+	for {
+		j := bytes.IndexByte(s[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		j += i
+		k := j - 1
+		for k >= start && s[k] == '\\' {
+			k--
+		}
+		if (j-1-k)&1 == 0 {
+			return j + 1
+		}
+		i = j + 1
+	}
+}
+
+// exStructural marks the bytes exSkipContainer stops at.
+var exStructural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// exSkipContainer skips the object or array starting at s[i] and returns the
+// index after its closing bracket. It checks that strings are terminated and
+// brackets balanced and of matching kinds, nothing else.
+func exSkipContainer(s []byte, i int) (int, error) {
+	var inline [4]uint64 // bit d set: the container at depth d is an array
+	stack := inline[:]
+	depth := 0
+	for {
+		for i < len(s) && !exStructural[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			return 0, exErr(len(s), "unexpected end of input: unbalanced brackets")
+		}
+		switch c := s[i]; c {
+		case '"':
+			end := exSkipStringBody(s, i+1)
+			if end < 0 {
+				return 0, exErr(i, "unterminated string")
+			}
+			i = end
+			continue
+		case '{', '[':
+			w := depth >> 6
+			if w >= len(stack) {
+				stack = append(stack, 0)
+			}
+			if c == '[' {
+				stack[w] |= 1 << (depth & 63)
+			} else {
+				stack[w] &^= 1 << (depth & 63)
+			}
+			depth++
+		default: // '}', ']'
+			depth--
+			isArray := stack[depth>>6]>>(depth&63)&1 != 0
+			if isArray != (c == ']') {
+				return 0, exErr(i, "mismatched bracket")
+			}
+			if depth == 0 {
+				return i + 1, nil
+			}
+		}
+		i++
+	}
 }
