@@ -1,0 +1,421 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors returned by the buffer; test with errors.Is.
+var (
+	// ErrRecordTooLarge: a record's payload exceeds MaxRecordBytes.
+	ErrRecordTooLarge = errors.New("record too large for the buffer")
+	// ErrEmptyRecord: records must not be empty.
+	ErrEmptyRecord = errors.New("empty record")
+	// ErrClosed: the buffer was closed.
+	ErrClosed = errors.New("buffer closed")
+	// ErrUnknownCursor: the name is not in Options.Cursors.
+	ErrUnknownCursor = errors.New("unknown cursor")
+	// ErrCursorInUse: Cursor was already called with that name.
+	ErrCursorInUse = errors.New("cursor already in use")
+	// ErrInvalidPosition: Commit of a position the cursor did not return.
+	ErrInvalidPosition = errors.New("invalid position")
+)
+
+// Buffer is a disk-backed write-ahead log of records with one cursor per
+// output. All methods are safe for concurrent use.
+type Buffer struct {
+	opts      Options
+	log       *slog.Logger
+	maxRecord int64
+	lockFile  *os.File
+
+	// appendSem serialises appenders (a channel so waiting honours ctx);
+	// it guards wbuf and the writing of the active segment.
+	appendSem chan struct{}
+	wbuf      []byte
+
+	mu         sync.Mutex
+	segs       []*segment // by base; the last one is active
+	head       Position
+	headSeq    uint64
+	diskBytes  int64
+	cursors    map[string]*Cursor
+	names      []string      // cursor names, sorted
+	notify     chan struct{} // closed when records were appended
+	notifyUsed bool          // someone waits on notify
+	space      chan struct{} // closed when segments were deleted
+	closed     bool
+	failErr    error
+	corrupt    map[corruptKey]struct{}
+
+	durMu sync.Mutex
+	durQ  []durable
+
+	wake       chan struct{} // cap 1: appended, the syncer has work
+	done       chan struct{} // closed by Close: wakes every waiter
+	stopSync   chan struct{} // closed by Close once appenders are out
+	syncerDone chan struct{}
+
+	dropped, corruptCount, fsyncs atomic.Uint64
+
+	collector prometheus.Collector
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type corruptKey struct {
+	seg Position
+	off int64
+}
+
+// durable is an onDurable callback waiting for the records before pos.
+type durable struct {
+	pos Position
+	fn  func()
+}
+
+// MaxRecordBytes is the largest payload Append accepts: SegmentBytes - 40.
+func (b *Buffer) MaxRecordBytes() int { return int(b.maxRecord) }
+
+// Append writes records, in order, as one group: one write syscall when they
+// fit in the active segment (groups are split at segment boundaries and
+// every 4 MiB). Records are copied; the caller may reuse them on return.
+//
+// Every record is checked first: an empty one returns ErrEmptyRecord and
+// one larger than MaxRecordBytes returns ErrRecordTooLarge, and nothing is
+// written. When the buffer is full, Append blocks until cursors commit and
+// segments are deleted, or ctx ends ("block"), or deletes the oldest
+// segments even if not every cursor committed them ("drop_oldest"). A group
+// larger than MaxBytes/2 waits for space in chunks.
+//
+// onDurable (may be nil) is called exactly once per successful Append, in
+// Append order, from the buffer's syncer goroutine, once the records are
+// durable per the fsync policy: always, after an fsync covering them (one
+// fsync covers every append made before it started); interval, after the
+// next periodic fsync; never, right after the write. It must be quick and
+// must not call Append. When Append returns an error, onDurable is never
+// called, and a prefix of the group may have been written (it will be
+// delivered: at-least-once).
+func (b *Buffer) Append(ctx context.Context, records [][]byte, onDurable func()) error {
+	var total int64
+	for i, r := range records {
+		if len(r) == 0 {
+			return fmt.Errorf("append record %d: %w", i, ErrEmptyRecord)
+		}
+		if int64(len(r)) > b.maxRecord {
+			return fmt.Errorf("append record %d of %d bytes (limit %d): %w", i, len(r), b.maxRecord, ErrRecordTooLarge)
+		}
+		total += recHeaderSize + int64(len(r))
+	}
+	select {
+	case b.appendSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.done:
+		return ErrClosed
+	}
+	defer func() { <-b.appendSem }()
+	b.mu.Lock()
+	err := b.usableLocked()
+	b.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	maxChunk := b.opts.MaxBytes / 2
+	for i := 0; i < len(records); {
+		j, chunk := i, int64(0)
+		if total <= maxChunk {
+			j, chunk = len(records), total
+		} else {
+			for j < len(records) && (j == i || chunk+recHeaderSize+int64(len(records[j])) <= maxChunk) {
+				chunk += recHeaderSize + int64(len(records[j]))
+				j++
+			}
+		}
+		if err := b.reserve(ctx, chunk); err != nil {
+			return err
+		}
+		if err := b.write(records[i:j]); err != nil {
+			return err
+		}
+		i = j
+	}
+	if onDurable != nil {
+		b.mu.Lock()
+		pos := b.head
+		b.mu.Unlock()
+		b.durMu.Lock()
+		b.durQ = append(b.durQ, durable{pos: pos, fn: onDurable})
+		b.durMu.Unlock()
+	}
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// reserve waits until chunk bytes of records fit under MaxBytes, dropping
+// the oldest segments under "drop_oldest". The caller holds appendSem.
+func (b *Buffer) reserve(ctx context.Context, chunk int64) error {
+	// Room for the headers of the segments the chunk may open.
+	need := chunk + segHeaderSize*(2+chunk/(b.opts.SegmentBytes/2))
+	for {
+		b.mu.Lock()
+		if err := b.usableLocked(); err != nil {
+			b.mu.Unlock()
+			return err
+		}
+		if b.diskBytes+need <= b.opts.MaxBytes || len(b.segs) == 1 {
+			b.mu.Unlock()
+			return nil
+		}
+		if b.opts.WhenFull == FullDropOldest {
+			dead := b.dropOldestLocked()
+			b.mu.Unlock()
+			b.removeSegments(dead)
+			continue
+		}
+		ch := b.space
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.done:
+			return ErrClosed
+		}
+	}
+}
+
+func (b *Buffer) usableLocked() error {
+	if b.closed {
+		return ErrClosed
+	}
+	if b.failErr != nil {
+		return fmt.Errorf("buffer failed earlier: %w", b.failErr)
+	}
+	return nil
+}
+
+// write frames records into wbuf and writes them to the active segment,
+// rolling to a new segment when the active one would pass SegmentBytes.
+// The caller holds appendSem.
+func (b *Buffer) write(records [][]byte) error {
+	b.mu.Lock()
+	active := b.segs[len(b.segs)-1]
+	size := active.size()
+	b.mu.Unlock()
+	buf := b.wbuf[:0]
+	count := 0
+	for _, r := range records {
+		rl := int64(recHeaderSize + len(r))
+		full := size+int64(len(buf))+rl > b.opts.SegmentBytes && size+int64(len(buf)) > segHeaderSize
+		if full || len(buf) >= 4<<20 {
+			if err := b.flush(active, size, buf, count); err != nil {
+				return err
+			}
+			size += int64(len(buf))
+			buf, count = buf[:0], 0
+		}
+		if full {
+			var err error
+			if active, err = b.roll(active); err != nil {
+				return err
+			}
+			size = segHeaderSize
+		}
+		buf = appendRecord(buf, r)
+		count++
+	}
+	err := b.flush(active, size, buf, count)
+	if cap(buf) <= 8<<20 {
+		b.wbuf = buf[:0]
+	}
+	return err
+}
+
+// flush writes buf (count records) at offset off of the active segment and
+// publishes the new head. A failed write is cut off again; if even that
+// fails the buffer is marked failed.
+func (b *Buffer) flush(active *segment, off int64, buf []byte, count int) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	if _, err := active.f.WriteAt(buf, off); err != nil {
+		err = fmt.Errorf("write %d bytes to segment %s at offset %d: %w", len(buf), active.path, off, err)
+		if terr := active.f.Truncate(off); terr != nil {
+			b.fail(errors.Join(err, fmt.Errorf("truncate segment %s back to %d: %w", active.path, off, terr)))
+		}
+		return err
+	}
+	b.mu.Lock()
+	active.end += Position(len(buf))
+	b.head = active.end
+	b.headSeq += uint64(count)
+	b.diskBytes += int64(len(buf))
+	if b.notifyUsed {
+		close(b.notify)
+		b.notify = make(chan struct{})
+		b.notifyUsed = false
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// roll seals the active segment (fsynced unless the policy is never) and
+// starts a new one at the head. The caller holds appendSem.
+func (b *Buffer) roll(old *segment) (*segment, error) {
+	durableFS := b.opts.Fsync != FsyncNever
+	if durableFS {
+		if err := b.opts.fsyncHook(old.f); err != nil {
+			err = fmt.Errorf("fsync segment %s: %w", old.path, err)
+			b.fail(err)
+			return nil, err
+		}
+		b.fsyncs.Add(1)
+	}
+	b.mu.Lock()
+	head, headSeq := b.head, b.headSeq
+	b.mu.Unlock()
+	s, err := createSegment(b.opts.Dir, head, headSeq, durableFS)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	old.sealed = true
+	b.segs = append(b.segs, s)
+	b.diskBytes += segHeaderSize
+	dead := b.collectLocked()
+	b.mu.Unlock()
+	b.removeSegments(dead)
+	return s, nil
+}
+
+// fail makes every later Append fail with err: after a failed fsync or an
+// unrepairable write, what is on disk is unknown.
+func (b *Buffer) fail(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failErr == nil {
+		b.failErr = err
+		b.log.Error("buffer failed; appends are refused until restart", "dir", b.opts.Dir, "err", err)
+		close(b.space)
+		b.space = make(chan struct{})
+	}
+}
+
+// minCommittedLocked returns the lowest committed position (and its
+// sequence number) over all cursors, or the head when there are none.
+func (b *Buffer) minCommittedLocked() (Position, uint64) {
+	pos, seq := b.head, b.headSeq
+	for _, c := range b.cursors {
+		if c.committed < pos {
+			pos, seq = c.committed, c.committedSeq
+		}
+	}
+	return pos, seq
+}
+
+// collectLocked removes from the list the sealed segments every cursor
+// committed past and returns them for removeSegments.
+func (b *Buffer) collectLocked() []*segment {
+	if b.closed {
+		return nil
+	}
+	minPos, _ := b.minCommittedLocked()
+	n := 0
+	for n < len(b.segs)-1 && b.segs[n].end <= minPos {
+		n++
+	}
+	return b.cutLocked(n)
+}
+
+// cutLocked removes the n oldest segments from the list.
+func (b *Buffer) cutLocked(n int) []*segment {
+	if n == 0 {
+		return nil
+	}
+	dead := make([]*segment, n)
+	copy(dead, b.segs[:n])
+	b.segs = append(b.segs[:0], b.segs[n:]...)
+	for _, s := range dead {
+		b.diskBytes -= s.size()
+	}
+	close(b.space)
+	b.space = make(chan struct{})
+	return dead
+}
+
+// dropOldestLocked removes the oldest segment although cursors did not
+// commit it: they move to the next segment, and the records the slowest
+// cursor had not committed are counted as dropped.
+func (b *Buffer) dropOldestLocked() []*segment {
+	s, next := b.segs[0], b.segs[1]
+	minPos, minSeq := b.minCommittedLocked()
+	var dropped uint64
+	if minPos < s.end && next.baseSeq > max(minSeq, s.baseSeq) {
+		dropped = next.baseSeq - max(minSeq, s.baseSeq)
+	}
+	var moved []string
+	for _, name := range b.names {
+		c := b.cursors[name]
+		if c.committed < next.base {
+			c.moveToLocked(next.base, next.baseSeq)
+			moved = append(moved, name)
+		}
+	}
+	b.dropped.Add(dropped)
+	b.log.Warn("buffer full: dropped the oldest segment before every output read it",
+		"segment", s.path, "records", dropped, "bytes", s.size(), "outputs", moved)
+	return b.cutLocked(1)
+}
+
+// removeSegments deletes the files of segments taken off the list.
+func (b *Buffer) removeSegments(dead []*segment) {
+	for _, s := range dead {
+		if s.refs.Load() > 1 {
+			// A reader holds it: open the file before it goes away.
+			_, _ = s.file()
+		}
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			b.log.Error("delete buffer segment", "segment", s.path, "err", err)
+		}
+		s.release()
+	}
+}
+
+// segmentForLocked returns the first segment ending after pos.
+func (b *Buffer) segmentForLocked(pos Position) *segment {
+	i := sort.Search(len(b.segs), func(i int) bool { return b.segs[i].end > pos })
+	if i == len(b.segs) {
+		return nil
+	}
+	return b.segs[i]
+}
+
+// reportCorrupt counts and logs a corrupt region of a segment once per process.
+func (b *Buffer) reportCorrupt(s *segment, from, to int64, where string) {
+	b.mu.Lock()
+	k := corruptKey{seg: s.base, off: from}
+	_, seen := b.corrupt[k]
+	if !seen {
+		b.corrupt[k] = struct{}{}
+	}
+	b.mu.Unlock()
+	if seen {
+		return
+	}
+	b.corruptCount.Add(1)
+	b.log.Warn("buffer: skipped corrupt records", "segment", s.path, "from_byte", from, "to_byte", to,
+		"found_by", where)
+}

@@ -1,0 +1,211 @@
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// syncLoop is the buffer's goroutine: it fsyncs per the policy and calls
+// the onDurable callbacks, in order, outside every lock Append needs.
+func (b *Buffer) syncLoop() {
+	defer close(b.syncerDone)
+	var tick <-chan time.Time
+	if b.opts.Fsync == FsyncInterval {
+		t := time.NewTicker(b.opts.FsyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var synced Position
+	var fns []func()
+	for {
+		final := false
+		select {
+		case <-b.wake:
+			if b.opts.Fsync == FsyncInterval {
+				continue
+			}
+		case <-tick:
+		case <-b.stopSync:
+			final = true
+		}
+		synced, fns = b.syncOnce(synced, fns, final)
+		if b.opts.Fsync == FsyncInterval {
+			b.syncCursorFiles()
+		}
+		if final {
+			return
+		}
+	}
+}
+
+// syncOnce makes everything written so far durable (per policy; always on
+// the final call) and fires the callbacks it covers.
+func (b *Buffer) syncOnce(synced Position, fns []func(), final bool) (Position, []func()) {
+	b.mu.Lock()
+	target := b.head
+	active := b.segs[len(b.segs)-1]
+	active.acquire()
+	failed := b.failErr
+	b.mu.Unlock()
+	defer active.release()
+	if failed != nil {
+		return synced, fns
+	}
+	if target > synced && (b.opts.Fsync != FsyncNever || final) {
+		// Sealed segments were fsynced when they were sealed.
+		if err := b.opts.fsyncHook(active.f); err != nil {
+			b.fail(fmt.Errorf("fsync segment %s: %w", active.path, err))
+			return synced, fns
+		}
+		b.fsyncs.Add(1)
+	}
+	synced = target
+
+	b.durMu.Lock()
+	n := 0
+	for n < len(b.durQ) && b.durQ[n].pos <= target {
+		fns = append(fns, b.durQ[n].fn)
+		n++
+	}
+	rest := copy(b.durQ, b.durQ[n:])
+	clear(b.durQ[rest:])
+	b.durQ = b.durQ[:rest]
+	b.durMu.Unlock()
+	for i, fn := range fns {
+		fn()
+		fns[i] = nil
+	}
+	return synced, fns[:0]
+}
+
+// syncCursorFiles fsyncs the cursor files renamed since the last call
+// (interval policy: Commit renames them without fsync).
+func (b *Buffer) syncCursorFiles() {
+	b.mu.Lock()
+	var dirty []*Cursor
+	for _, name := range b.names {
+		if c := b.cursors[name]; c.needSync.Swap(false) {
+			dirty = append(dirty, c)
+		}
+	}
+	b.mu.Unlock()
+	if len(dirty) == 0 {
+		return
+	}
+	for _, c := range dirty {
+		if err := c.syncFile(); err != nil {
+			b.log.Warn("buffer: fsync cursor file", "cursor", c.name, "err", err)
+			c.needSync.Store(true)
+		}
+	}
+	if err := syncDir(b.opts.Dir); err != nil {
+		b.log.Warn("buffer: fsync directory", "err", err)
+	}
+}
+
+// Close stops the buffer: it waits for the Append in progress, fsyncs,
+// calls the remaining onDurable callbacks, persists every cursor (fsynced)
+// and releases the files and the directory lock. Blocked Append, Next and
+// later calls return ErrClosed. Close is idempotent; later calls return the
+// first call's result.
+func (b *Buffer) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	return b.closeErr
+}
+
+func (b *Buffer) close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	close(b.done)
+	b.appendSem <- struct{}{} // no Append is writing any more
+	close(b.stopSync)
+	<-b.syncerDone
+
+	var errs []error
+	b.mu.Lock()
+	failErr := b.failErr
+	b.mu.Unlock()
+	for _, name := range b.names {
+		c := b.cursors[name]
+		c.nextMu.Lock()
+		if c.wseg != nil {
+			c.wseg.release()
+			c.wseg = nil
+			c.win = window{}
+		}
+		c.nextMu.Unlock()
+		if err := c.persist(true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(b.names) > 0 {
+		if err := syncDir(b.opts.Dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.mu.Lock()
+	segs := b.segs
+	b.segs = nil
+	b.mu.Unlock()
+	for _, s := range segs {
+		s.release()
+	}
+	if err := b.lockFile.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("release buffer lock: %w", err))
+	}
+	if b.collector != nil {
+		b.opts.Metrics.Unregister(b.collector)
+	}
+	if failErr != nil {
+		errs = append(errs, failErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close buffer %s: %w", b.opts.Dir, err)
+	}
+	return nil
+}
+
+// Stats is a snapshot of the buffer's state.
+type Stats struct {
+	Bytes    int64  // bytes of segment files on disk, headers included
+	Records  uint64 // records on disk (as written; corrupt ones included)
+	Segments int
+	Oldest   Position // position of the oldest record on disk
+	Head     Position // position after the newest record
+	// Counters since Open.
+	Dropped, Corrupt, Fsyncs uint64
+	Cursors                  map[string]CursorStats
+}
+
+// CursorStats is one cursor's part of Stats. Lags are measured from the
+// committed position to the head.
+type CursorStats struct {
+	Committed, Read Position
+	LagBytes        uint64
+	LagRecords      uint64
+}
+
+// Stats returns a snapshot; it is cheap (no I/O).
+func (b *Buffer) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := Stats{
+		Bytes: b.diskBytes, Segments: len(b.segs), Head: b.head, Oldest: b.head,
+		Dropped: b.dropped.Load(), Corrupt: b.corruptCount.Load(), Fsyncs: b.fsyncs.Load(),
+		Cursors: make(map[string]CursorStats, len(b.cursors)),
+	}
+	if len(b.segs) > 0 {
+		st.Oldest = b.segs[0].base
+		st.Records = b.headSeq - b.segs[0].baseSeq
+	}
+	for name, c := range b.cursors {
+		cs := CursorStats{Committed: c.committed, Read: c.read, LagBytes: uint64(b.head - c.committed)}
+		if b.headSeq > c.committedSeq {
+			cs.LagRecords = b.headSeq - c.committedSeq
+		}
+		st.Cursors[name] = cs
+	}
+	return st
+}
