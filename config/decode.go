@@ -29,7 +29,7 @@ func Decode(file string, data []byte, out any) error {
 	d := newDecoder(file, newExpander(file))
 	root, ok := d.parse(data)
 	if ok && root != nil {
-		d.decode(root, 1, "", rv.Elem())
+		d.decode(root, 0, "", rv.Elem())
 	}
 	return d.err()
 }
@@ -50,7 +50,7 @@ func newDecoder(file string, exp *expander) *decoder {
 		exp:      exp,
 		fields:   make(map[reflect.Type]*structInfo),
 		active:   make(map[*yaml.Node]bool),
-		budget:   1 << 20,
+		budget:   100_000,
 	}
 }
 

@@ -86,6 +86,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, at int, path string, v reflect.Valu
 		d.add(m.Line, path, "expected a mapping, got %s", describeNode(m))
 		return
 	}
+	if at == 0 {
+		at = m.Line
+	}
 	d.decodeFields(m, path, []reflect.Value{v}, nil)
 	d.validate(m, at, path, v)
 }

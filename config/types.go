@@ -122,8 +122,8 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // String renders d like time.Duration does (1h30m0s).
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// Duration returns d as a time.Duration.
-func (d Duration) Duration() time.Duration { return time.Duration(d) }
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // OneOf checks that v is one of allowed, for enum types:
 //
