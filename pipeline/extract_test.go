@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -706,4 +708,138 @@ func FuzzExtract(f *testing.F) {
 			}
 		}
 	})
+}
+
+// skipAgree checks that exSkipContainer (byte-by-byte start, 64-byte blocks,
+// IndexByte for long strings) and the block scanner alone agree with the
+// byte-by-byte reference exSkipContainerSlow on the container at s[0].
+func skipAgree(t *testing.T, s []byte) {
+	t.Helper()
+	wantEnd, wantErr := exSkipContainerSlow(s, 0)
+	if end, ok := naiveSkip(s); ok != (wantErr == nil) || (ok && end != wantEnd) {
+		t.Fatalf("exSkipContainerSlow(%q) = %d, %v; naive: %d, %v", s, wantEnd, wantErr, end, ok)
+	}
+	gotEnd, gotErr := exSkipContainer(s, 0)
+	if gotEnd != wantEnd || (gotErr == nil) != (wantErr == nil) ||
+		(gotErr != nil && gotErr.Error() != wantErr.Error()) {
+		t.Fatalf("exSkipContainer(%q) = %d, %v; reference: %d, %v", s, gotEnd, gotErr, wantEnd, wantErr)
+	}
+	// The block scanner from the very first byte after the opening bracket.
+	var n exNest
+	n.push(s[0])
+	if end, ok := exSkipBlocks(s, 1, &n); ok && (wantErr != nil || end != wantEnd) {
+		t.Fatalf("exSkipBlocks(%q) = %d; reference: %d, %v", s, end, wantEnd, wantErr)
+	}
+}
+
+func TestSkipContainerAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = `"""\\\\{}[]{}[]aaaa   :,Y_y` + "\x7f"
+	for range 200000 {
+		n := 1 + rng.IntN(300)
+		s := make([]byte, n)
+		s[0] = "{["[rng.IntN(2)]
+		for k := 1; k < n; k++ {
+			s[k] = alphabet[rng.IntN(len(alphabet))]
+		}
+		skipAgree(t, s)
+	}
+	// Well-formed containers of every size around the block boundaries,
+	// with escapes, long strings and deep nesting.
+	var sb strings.Builder
+	for k := 0; k < 40; k++ {
+		fmt.Fprintf(&sb, `{"k%d":["v\"\\",{"x":"%s\\\\"},[]],"z":"\\\"%s"}`, k, strings.Repeat("ab", k*7), strings.Repeat("}", k))
+		sb.WriteString(",")
+	}
+	list := "[" + sb.String() + `"` + strings.Repeat(`\\`, 100) + strings.Repeat("x", 5000) + `\"]"` +
+		"," + strings.Repeat("[", 300) + strings.Repeat("]", 300) + "]"
+	if !json.Valid([]byte(list)) {
+		t.Fatal("test input is not JSON")
+	}
+	for n := 1; n <= len(list); n++ {
+		skipAgree(t, []byte(list[:n]))
+	}
+	if end, err := exSkipContainer([]byte(list), 0); err != nil || end != len(list) {
+		t.Fatalf("got %d, %v; want %d", end, err, len(list))
+	}
+}
+
+// FuzzSkipContainer compares the block scanner with the byte-by-byte
+// reference on "[" + input, from the first byte on (no byte-by-byte start).
+func FuzzSkipContainer(f *testing.F) {
+	f.Add([]byte(`"a\"b",{"c":[1,"]"]},"\\"]`))
+	f.Add([]byte(strings.Repeat(`{"k":"\\\"x"},`, 20) + `1]`))
+	f.Add([]byte(`"` + strings.Repeat("x", 200) + `\"` + strings.Repeat("y", 70) + `"]`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		skipAgree(t, append([]byte{'['}, in...))
+	})
+}
+
+// naiveSkip is the simplest possible reference for skipping the container at
+// s[0]: one byte at a time, a stack of brackets, backslashes escaping the next
+// byte inside strings only.
+func naiveSkip(s []byte) (int, bool) {
+	var stack []byte
+	inString, escaped := false, false
+	for i, c := range s {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			stack = append(stack, c)
+		case c == '}' || c == ']':
+			if len(stack) == 0 || stack[len(stack)-1] != c-2 {
+				return 0, false
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestSkipStringBody(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = `"\\\\ab`
+	for range 200000 {
+		s := make([]byte, 1+rng.IntN(120))
+		s[0] = '"'
+		for k := 1; k < len(s); k++ {
+			s[k] = alphabet[rng.IntN(len(alphabet))]
+		}
+		want := -1
+		for i, escaped := 1, false; i < len(s); i++ {
+			if escaped {
+				escaped = false
+			} else if s[i] == '\\' {
+				escaped = true
+			} else if s[i] == '"' {
+				want = i + 1
+				break
+			}
+		}
+		if got := exSkipStringBody(s, 1); got != want {
+			t.Fatalf("exSkipStringBody(%q) = %d, want %d", s, got, want)
+		}
+		v, end, err := exString(s, 0, nil)
+		var ref string
+		if want < 0 || json.Unmarshal(s[:want], &ref) != nil {
+			if err == nil {
+				t.Fatalf("exString(%q) accepted an invalid string", s)
+			}
+		} else if err != nil || end != want || string(v) != ref {
+			t.Fatalf("exString(%q) = %q, %d, %v; want %q, %d", s, v, end, err, ref, want)
+		}
+	}
 }
