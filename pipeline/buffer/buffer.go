@@ -117,10 +117,14 @@ func (b *Buffer) Append(ctx context.Context, records [][]byte, onDurable func())
 	}
 	select {
 	case b.appendSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.done:
-		return ErrClosed
+	default:
+		select {
+		case b.appendSem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.done:
+			return ErrClosed
+		}
 	}
 	defer func() { <-b.appendSem }()
 	b.mu.Lock()
