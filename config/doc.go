@@ -53,7 +53,7 @@
 // content minus one trailing newline (relative paths start at the
 // configuration file's directory), and $$ by a single $. A $ followed by
 // anything else is kept. Expansion happens after parsing, so a value can
-// contain any characters. Substituted values are scrubbed from error
+// contain any characters; keys are never expanded. Substituted values are scrubbed from error
 // messages (those of 4 bytes or more everywhere; any length when quoted in
 // the message of the value's own field).
 //

@@ -72,6 +72,9 @@ func Load(path string, comps Components) (*Config, error) {
 // ${file:PATH} references are resolved against its directory. On failure
 // the error joins one *Error per problem found, sorted by line.
 func Parse(file string, data []byte, comps Components) (*Config, error) {
+	if comps == nil {
+		comps = Factories{}
+	}
 	l := &loader{decoder: newDecoder(file, newExpander(file)), comps: comps}
 	cfg := l.load(data)
 	if err := l.err(); err != nil {

@@ -433,3 +433,11 @@ func TestLoadJoinedErrorIsErrorsJoin(t *testing.T) {
 	var e *Error
 	assert.True(t, errors.As(err, &e))
 }
+
+func TestLoadWithoutPipelinesKey(t *testing.T) {
+	_, err := Parse("agent.yaml", []byte("inputs:\n  in: {type: auditlog, path: /a}\n"), nil)
+	assert.Equal(t, []string{
+		`agent.yaml: pipelines: at least one pipeline is required`, // no line: sorted first
+		`agent.yaml:2: inputs.in.type: unknown input type "auditlog" (no input types are registered)`,
+	}, messages(t, err), "a nil Components knows no types; an absent section has no line")
+}
