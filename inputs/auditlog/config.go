@@ -1,0 +1,106 @@
+package auditlog
+
+import (
+	"errors"
+	"path/filepath"
+	"time"
+
+	"github.com/kubetrail/kubetrail/config"
+)
+
+// StartAt says where to start reading when the input has no checkpoint.
+type StartAt string
+
+// Values of StartAt.
+const (
+	// StartBeginning reads the active file from its first byte. Backups
+	// present at the very first start are history and are not read.
+	StartBeginning StartAt = "beginning"
+	// StartEnd skips what the active file holds at the very first start.
+	StartEnd StartAt = "end"
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler; it rejects unknown values.
+func (s *StartAt) UnmarshalText(b []byte) error {
+	return config.ParseEnum(s, b, StartBeginning, StartEnd)
+}
+
+// Config configures an auditlog input.
+type Config struct {
+	// Path of the active audit log, as given to kube-apiserver's
+	// --audit-log-path. Required; "-" (stdout) is not a file.
+	Path string `yaml:"path"`
+	// StartAt applies only when no checkpoint exists. Default beginning.
+	StartAt StartAt `yaml:"start_at"`
+	// MaxLineBytes is the longest line accepted; longer lines go to the
+	// dead-letter file (their first 64 KiB and their size). Default 4MiB.
+	MaxLineBytes config.Size `yaml:"max_line_bytes"`
+	// PollInterval is the safety net next to filesystem notifications: how
+	// often the input looks for new data and rotations when it heard
+	// nothing. Default 250ms.
+	PollInterval config.Duration `yaml:"poll_interval"`
+	// BatchEvents is the most events handed to the pipeline in one write.
+	// Default 1000.
+	BatchEvents int `yaml:"batch_events"`
+	// BatchBytes is the most bytes of events handed to the pipeline in one
+	// write (a single larger event still makes a batch). Default 1MiB.
+	BatchBytes config.Size `yaml:"batch_bytes"`
+	// ReadBuffer is the size of one read from the file. Default 256KiB.
+	ReadBuffer config.Size `yaml:"read_buffer"`
+}
+
+// Defaults.
+const (
+	defaultMaxLineBytes = 4 * config.MiB
+	defaultPoll         = 250 * time.Millisecond
+	defaultBatchEvents  = 1000
+	defaultBatchBytes   = 1 * config.MiB
+	defaultReadBuffer   = 256 * config.KiB
+)
+
+// NewConfig returns a Config with every default filled in.
+func NewConfig() *Config {
+	return &Config{
+		StartAt:      StartBeginning,
+		MaxLineBytes: defaultMaxLineBytes,
+		PollInterval: config.Duration(defaultPoll),
+		BatchEvents:  defaultBatchEvents,
+		BatchBytes:   defaultBatchBytes,
+		ReadBuffer:   defaultReadBuffer,
+	}
+}
+
+// Validate reports every invalid field, naming its yaml key.
+func (c *Config) Validate() error {
+	var errs []error
+	switch {
+	case c.Path == "":
+		errs = append(errs, config.Fieldf("path", "is required"))
+	case c.Path == "-":
+		errs = append(errs, config.Fieldf("path", `"-" means stdout, which is not a file; give the file kube-apiserver writes (--audit-log-path)`))
+	default:
+		base := filepath.Base(filepath.Clean(c.Path))
+		if base == "." || base == ".." || base == string(filepath.Separator) || c.Path[len(c.Path)-1] == '/' {
+			errs = append(errs, config.Fieldf("path", "%q is not a file path", c.Path))
+		}
+	}
+	if err := config.OneOf(c.StartAt, StartBeginning, StartEnd); err != nil {
+		errs = append(errs, &config.FieldError{Field: "start_at", Err: err})
+	}
+	if c.MaxLineBytes < 1*config.KiB || c.MaxLineBytes > 1*config.GiB {
+		errs = append(errs, config.Fieldf("max_line_bytes", "must be between 1KiB and 1GiB, got %s", c.MaxLineBytes))
+	}
+	if p := time.Duration(c.PollInterval); p < 10*time.Millisecond || p > time.Minute {
+		errs = append(errs, config.Fieldf("poll_interval", "must be between 10ms and 1m, got %s", p))
+	}
+	if c.BatchEvents < 1 {
+		errs = append(errs, config.Fieldf("batch_events", "must be at least 1, got %d", c.BatchEvents))
+	}
+	if c.BatchBytes < 1 || c.BatchBytes > 1*config.GiB {
+		errs = append(errs, config.Fieldf("batch_bytes", "must be between 1B and 1GiB, got %s", c.BatchBytes))
+	}
+	if c.ReadBuffer < 4*config.KiB || c.ReadBuffer > 64*config.MiB {
+		errs = append(errs, config.Fieldf("read_buffer", "must be between 4KiB and 64MiB, got %s", c.ReadBuffer))
+	}
+	return errors.Join(errs...)
+}

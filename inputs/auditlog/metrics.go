@@ -1,0 +1,86 @@
+package auditlog
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Dead-letter reasons, as the metric's reason label (the log and the
+// dead-letter entry carry the detailed reason).
+const (
+	reasonTooLong   = "line_too_long"
+	reasonMalformed = "malformed_json"
+	reasonNoNewline = "no_trailing_newline"
+)
+
+// metrics are the input's collectors, curried with input=<name>.
+type metrics struct {
+	events     prometheus.Counter
+	bytes      prometheus.Counter
+	rotations  prometheus.Counter
+	lostBytes  prometheus.Counter
+	lostFiles  prometheus.Counter
+	deadLetter *prometheus.CounterVec // reason
+	lag        prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
+	l := prometheus.Labels{"input": name}
+	counter := func(n, help string) (prometheus.Counter, error) {
+		v, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: help}, []string{"input"}))
+		if err != nil {
+			return nil, err
+		}
+		return v.(*prometheus.CounterVec).With(l), nil
+	}
+	var m metrics
+	var err error
+	if m.events, err = counter("kubetrail_input_events_total", "Events read and handed to the pipeline."); err != nil {
+		return nil, err
+	}
+	if m.bytes, err = counter("kubetrail_input_bytes_total", "Bytes read from the input's files (uncompressed, newlines included, dead-lettered lines included)."); err != nil {
+		return nil, err
+	}
+	if m.rotations, err = counter("kubetrail_input_rotations_total", "Rotations of the active file the input followed."); err != nil {
+		return nil, err
+	}
+	if m.lostBytes, err = counter("kubetrail_input_lost_bytes_total", "Bytes of files that disappeared before they were read (as far as known)."); err != nil {
+		return nil, err
+	}
+	if m.lostFiles, err = counter("kubetrail_input_lost_files_total", "Files that disappeared before they were fully read."); err != nil {
+		return nil, err
+	}
+	dl, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubetrail_input_dead_letter_events_total",
+		Help: "Lines sent to the dead-letter file instead of the pipeline, by reason.",
+	}, []string{"input", "reason"}))
+	if err != nil {
+		return nil, err
+	}
+	m.deadLetter = dl.(*prometheus.CounterVec).MustCurryWith(l)
+	lag, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kubetrail_input_lag_bytes",
+		Help: "Bytes written to the input's files but not read yet (estimate, refreshed at end of file and on rescans).",
+	}, []string{"input"}))
+	if err != nil {
+		return nil, err
+	}
+	m.lag = lag.(*prometheus.GaugeVec).With(l)
+	return &m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (several inputs share one vector, told apart by the
+// input label).
+func register(reg prometheus.Registerer, c prometheus.Collector) (prometheus.Collector, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return are.ExistingCollector, nil
+		}
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return c, nil
+}

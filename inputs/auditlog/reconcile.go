@@ -1,0 +1,231 @@
+package auditlog
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// reconcile matches the chain against a directory listing: known files get
+// their new path and stamp, files that disappeared before they were read are
+// reported lost, and files not seen before that are newer than the history
+// horizon join the chain. cur is the entry being read (its file is open, so
+// it cannot be lost). It reports whether some .gz could not be identified
+// yet (the caller then does not move to a file that might come after it).
+func (t *tailer) reconcile(l *listing, cur *entry) (waiting bool) {
+	st := t.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	// A .gz that stays truncated or corrupt for too long is left out, so
+	// that the files it might have been are reported lost instead of being
+	// waited for forever.
+	present := make(map[string]bool)
+	for _, g := range l.groups {
+		if c := g.gz; c != nil && (c.pending() || c.gzErr != nil) {
+			present[c.path] = true
+			if t.gzipStalled(c) {
+				g.gz = nil
+			}
+		}
+	}
+	for k := range t.gzWatch {
+		if !present[k] {
+			delete(t.gzWatch, k)
+		}
+	}
+	used := make(map[*candidate]bool)
+	var missing []*entry
+	for _, e := range st.chain {
+		c, res := bestMatch(e, l)
+		switch res {
+		case isMatch:
+			t.update(e, c)
+			used[c] = true
+		case undetermined:
+			waiting = true
+		default:
+			if e != cur && !e.readDone && !e.finished {
+				missing = append(missing, e)
+			}
+		}
+	}
+	for _, g := range l.groups {
+		if (g.plain != nil && used[g.plain]) || (g.gz != nil && used[g.gz]) {
+			if g.plain != nil {
+				used[g.plain] = true
+			}
+			if g.gz != nil {
+				used[g.gz] = true
+			}
+		}
+	}
+	// Unknown files. Pending .gz files block conclusions until they can be
+	// identified (or stalled long enough to be called corrupt).
+	horizon := st.horizonLocked()
+	var fresh []*candidate
+	for _, g := range l.groups {
+		c := g.best()
+		if c == nil || used[c] {
+			continue
+		}
+		if g.stamp <= horizon {
+			continue // history
+		}
+		if c.gz && (c.pending() || c.gzErr != nil) {
+			waiting = true
+			continue
+		}
+		if len(c.prefix) == 0 && c.usize == 0 {
+			continue // an empty backup: nothing to read
+		}
+		fresh = append(fresh, c)
+	}
+	if a := l.active; a != nil && !used[a] && newIdentity(a.dev, a.ino, a.prefix).strong() {
+		// A new active file joins once it holds a whole line: an empty file
+		// could not be recognised after lumberjack gzips it.
+		fresh = append(fresh, a)
+	}
+	if l.stable && !waiting {
+		for _, e := range missing {
+			t.lostLocked(e)
+		}
+	}
+	for _, c := range fresh {
+		e := &entry{id: newIdentity(c.dev, c.ino, c.prefix), path: c.path, stamp: c.stamp, size: c.usize}
+		if c.stamp == "" {
+			e.after = l.newest
+		} else {
+			t.in.met.rotations.Inc() // rotated before the input saw it as the active file
+		}
+		t.log.Debug("new file", slog.String("path", c.path), slog.String("identity", e.id.String()))
+		st.addLocked(e)
+	}
+	st.sortLocked()
+	st.changedLocked()
+	return waiting
+}
+
+// bestMatch finds e's file in the listing: the plain file with its inode
+// first, then a plain file with its content, then a .gz of it.
+func bestMatch(e *entry, l *listing) (*candidate, matchResult) {
+	var content, gz *candidate
+	res := noMatch
+	try := func(c *candidate) bool {
+		if c == nil {
+			return false
+		}
+		switch e.id.match(c) {
+		case isMatch:
+			if !c.gz && c.dev == e.id.Dev && c.ino == e.id.Ino {
+				return true
+			}
+			if c.gz {
+				if gz == nil {
+					gz = c
+				}
+			} else if content == nil {
+				content = c
+			}
+		case undetermined:
+			res = undetermined
+		}
+		return false
+	}
+	if try(l.active) {
+		return l.active, isMatch
+	}
+	for _, g := range l.groups {
+		if try(g.plain) {
+			return g.plain, isMatch
+		}
+		try(g.gz)
+	}
+	switch {
+	case content != nil:
+		return content, isMatch
+	case gz != nil:
+		return gz, isMatch
+	}
+	return nil, res
+}
+
+// update records where e's file is now.
+func (t *tailer) update(e *entry, c *candidate) {
+	e.path = c.path
+	if c.stamp != "" && e.stamp == "" {
+		e.stamp = c.stamp
+		t.in.met.rotations.Inc()
+		t.log.Debug("file rotated", slog.String("path", c.path), slog.String("identity", e.id.String()))
+	}
+	if !c.gz {
+		e.size = c.size
+		if e.id.Dev == c.dev && e.id.Ino == c.ino && len(c.prefix) > e.id.FPLen {
+			e.id = e.id.extend(c.prefix)
+		}
+	} else if e.size < 0 && c.usize >= 0 {
+		e.size = c.usize
+	}
+}
+
+// lostLocked reports a file that disappeared before it was read to its end.
+func (t *tailer) lostLocked(e *entry) {
+	lost := int64(-1)
+	if e.size >= 0 {
+		lost = max(e.size-e.committed, 0)
+	}
+	t.in.met.lostFiles.Inc()
+	attrs := []any{slog.String("path", e.path), slog.String("identity", e.id.String()),
+		slog.Int64("committed_offset", e.committed), slog.Int64("size_at_last_sight", e.size)}
+	if lost >= 0 {
+		t.in.met.lostBytes.Add(float64(lost))
+		attrs = append(attrs, slog.Int64("bytes_lost", lost))
+	} else {
+		attrs = append(attrs, slog.String("bytes_lost", "unknown"))
+	}
+	t.log.Error("audit log file disappeared before it was read to its end (deleted by maxbackup/maxage while the input was behind or stopped?): its unread lines are lost", attrs...)
+	for i, x := range t.st.chain {
+		if x == e {
+			t.st.dropLocked(i)
+			break
+		}
+	}
+}
+
+// gzipStalled reports a .gz that stays truncated or corrupt for longer than
+// gzStall: it is then ignored (with an error logged once), so that one broken
+// file does not stop the input for good.
+func (t *tailer) gzipStalled(c *candidate) bool {
+	k := c.path
+	s, ok := t.gzWatch[k]
+	now := time.Now()
+	if !ok || s.size != c.size || !s.mtime.Equal(c.mtime) {
+		t.gzWatch[k] = gzStall{size: c.size, mtime: c.mtime, since: now}
+		if !ok {
+			t.log.Debug("waiting for a .gz backup being written", slog.String("path", c.path), slog.Int64("size", c.size))
+		}
+		return false
+	}
+	if now.Sub(s.since) < t.in.gzStall {
+		return false
+	}
+	if !s.reported {
+		s.reported = true
+		t.gzWatch[k] = s
+		reason := "truncated"
+		if c.gzErr != nil {
+			reason = c.gzErr.Error()
+		}
+		t.log.Error("ignoring a gzipped backup that is incomplete or corrupt and has not changed for a while",
+			slog.String("path", c.path), slog.String("problem", reason), slog.Duration("unchanged_for", now.Sub(s.since)))
+	}
+	return true
+}
+
+type gzStall struct {
+	size     int64
+	mtime    time.Time
+	since    time.Time
+	reported bool
+}
+
+var errStopped = errors.New("stopped")

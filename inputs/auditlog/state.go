@@ -1,0 +1,160 @@
+package auditlog
+
+import (
+	"sort"
+	"sync"
+)
+
+// entry is one file of the log's chain (the active file or a backup) that
+// the input knows. Fields above the line are persisted in the checkpoint and
+// guarded by state.mu for writing; the reading goroutine, their only writer
+// besides the commit path (committed, finished), may read them unlocked.
+type entry struct {
+	id   identity
+	path string // where it was last seen
+	// stamp is its backup stamp once it was seen as a backup; "" before.
+	stamp string
+	// after is the newest backup stamp in the directory when the file was
+	// first seen as the active file: it is newer than all of those and older
+	// than any backup stamped later (other than its own).
+	after     string
+	size      int64 // uncompressed size at last sight; -1 unknown
+	committed int64 // offset up to which the pipeline has the events durably
+	finished  bool  // read to its end after rotation, and that end committed
+	seq       uint64
+
+	// Reading goroutine only.
+	readDone bool // read to its end; the finishing mark is queued
+}
+
+// key orders entries and backups in time: a backup's stamp, or for a file
+// not yet seen as a backup, just after the newest stamp older than it.
+func (e *entry) key() string {
+	if e.stamp != "" {
+		return e.stamp
+	}
+	return e.after + "+" // '+' sorts before every digit: after < key < any later stamp
+}
+
+// horizon is the newest backup stamp that is certainly not newer than e.
+func (e *entry) horizon() string {
+	if e.stamp != "" {
+		return e.stamp
+	}
+	return e.after
+}
+
+// mark is one commit position in the ordered acknowledgement queue: the
+// offset of e up to which everything was handed over (events written to the
+// sink, or dead-lettered). A mark for a sink write becomes ready when the
+// sink's durable callback fires; a mark without events is ready at once but
+// applies only after every earlier mark did.
+type mark struct {
+	e        *entry
+	off      int64
+	finished bool
+	ready    bool
+}
+
+// state is the chain of known files and the commit queue.
+type state struct {
+	mu      sync.Mutex
+	chain   []*entry // in key order
+	cutoff  string   // backups stamped <= cutoff are history
+	seq     uint64
+	version uint64 // bumped whenever anything persisted changed
+	marks   []*mark
+	dirty   chan struct{} // capacity 1: the checkpoint writer's doorbell
+}
+
+func newState() *state { return &state{dirty: make(chan struct{}, 1)} }
+
+// changedLocked records a change to persist.
+func (s *state) changedLocked() {
+	s.version++
+	select {
+	case s.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// push appends m to the commit queue.
+func (s *state) push(m *mark) {
+	s.mu.Lock()
+	s.marks = append(s.marks, m)
+	if m.ready {
+		s.applyLocked()
+	}
+	s.mu.Unlock()
+}
+
+// ack makes m ready (the sink's durable callback).
+func (s *state) ack(m *mark) {
+	s.mu.Lock()
+	m.ready = true
+	s.applyLocked()
+	s.mu.Unlock()
+}
+
+// applyLocked commits the ready prefix of the queue.
+func (s *state) applyLocked() {
+	n := 0
+	for n < len(s.marks) && s.marks[n].ready {
+		m := s.marks[n]
+		m.e.committed = m.off
+		if m.finished {
+			m.e.finished = true
+		}
+		s.marks[n] = nil
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	s.marks = s.marks[n:]
+	// Keep one finished file as the anchor of the chain's history; drop
+	// older finished ones.
+	for len(s.chain) >= 2 && s.chain[0].finished && s.chain[1].finished {
+		s.dropLocked(0)
+	}
+	s.changedLocked()
+}
+
+// dropLocked removes chain[i], moving the history cutoff past it when it
+// was the oldest.
+func (s *state) dropLocked(i int) {
+	if i == 0 {
+		if h := s.chain[0].horizon(); h > s.cutoff {
+			s.cutoff = h
+		}
+	}
+	s.chain = append(s.chain[:i], s.chain[i+1:]...)
+}
+
+// horizonLocked is the newest stamp of backups that are history: older
+// than, or equal to, the oldest file of the chain.
+func (s *state) horizonLocked() string {
+	h := s.cutoff
+	if len(s.chain) > 0 && s.chain[0].horizon() > h {
+		h = s.chain[0].horizon()
+	}
+	return h
+}
+
+// addLocked inserts e in key order (after entries of equal key).
+func (s *state) addLocked(e *entry) {
+	s.seq++
+	e.seq = s.seq
+	s.chain = append(s.chain, e)
+	s.sortLocked()
+}
+
+func (s *state) sortLocked() {
+	sort.SliceStable(s.chain, func(i, j int) bool {
+		a, b := s.chain[i], s.chain[j]
+		if ka, kb := a.key(), b.key(); ka != kb {
+			return ka < kb
+		}
+		return a.seq < b.seq
+	})
+}

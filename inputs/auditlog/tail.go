@@ -1,0 +1,411 @@
+package auditlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/kubetrail/kubetrail/pipeline"
+)
+
+const (
+	defaultCheckpointEvery = 100 * time.Millisecond
+	defaultGzipStall       = time.Minute
+	// scanEvery bounds the time between two directory scans while reading,
+	// in polls, for when notifications are missed.
+	scanEveryPolls = 4
+)
+
+// Input tails one kube-apiserver audit log and its lumberjack backups.
+type Input struct {
+	cfg      Config
+	set      pipeline.Settings
+	log      *slog.Logger
+	met      *metrics
+	names    namer
+	ckptPath string
+
+	// Swappable in tests and benchmarks.
+	extract   func([]byte, *pipeline.Meta) error
+	ckptEvery time.Duration
+	gzStall   time.Duration
+	onTailer  func(*tailer) // test hook: sees each Run's reading state
+}
+
+// Run reads until ctx ends, then persists the committed positions and
+// returns nil. It returns an error when the checkpoint is unusable or cannot
+// be written, or when the sink fails for another reason than ctx.
+func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
+	st, had, err := loadCheckpoint(in.ckptPath, in.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("auditlog %q: %w", in.set.Name, err)
+	}
+	poll := time.Duration(in.cfg.PollInterval)
+	if err := waitDir(ctx, in.names.dir, poll, in.log); err != nil {
+		return nil // stopped while waiting
+	}
+	wt := newWatcher(in.names, in.log)
+	defer wt.close()
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cp := &checkpointer{path: in.ckptPath, active: in.cfg.Path, st: st, every: in.ckptEvery}
+	t := newTailer(in, st, sink, wt)
+	defer t.tick.Stop()
+	if in.onTailer != nil {
+		in.onTailer(t)
+	}
+
+	err = t.start(runCtx, had)
+	if err == nil {
+		// The first position is durable before anything is read: a crash
+		// right after must not apply start_at again.
+		err = cp.save()
+	}
+	if err == nil {
+		stop := make(chan struct{})
+		cpDone := make(chan error, 1)
+		go func() {
+			err := cp.run(stop)
+			if err != nil {
+				cancel(err)
+			}
+			cpDone <- err
+		}()
+		err = t.run(runCtx)
+		close(stop)
+		if cpErr := <-cpDone; cpErr != nil {
+			return fmt.Errorf("auditlog %q: %w", in.set.Name, cpErr)
+		}
+	}
+	if saveErr := cp.save(); saveErr != nil {
+		return fmt.Errorf("auditlog %q: %w", in.set.Name, saveErr)
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errStopped) {
+		return fmt.Errorf("auditlog %q: %w", in.set.Name, err)
+	}
+	return nil
+}
+
+// tailer is one Run's reading state, used by the reading goroutine only
+// (except st, which the commit path shares).
+type tailer struct {
+	in    *Input
+	st    *state
+	sink  pipeline.EventSink
+	sc    *scanner
+	wt    *watcher
+	log   *slog.Logger
+	lines *lines
+
+	tick     *time.Ticker
+	ticked   bool
+	polls    int
+	lastScan time.Time
+	gzWatch  map[string]gzStall
+	noDirLog bool
+	fpBuf    []byte
+}
+
+func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tailer {
+	return &tailer{
+		in: in, st: st, sink: sink, wt: wt, log: in.log,
+		sc:      newScanner(in.names),
+		lines:   newLines(int(in.cfg.ReadBuffer), int(in.cfg.BatchBytes), int(in.cfg.MaxLineBytes)),
+		tick:    time.NewTicker(time.Duration(in.cfg.PollInterval)),
+		gzWatch: make(map[string]gzStall),
+		fpBuf:   make([]byte, fpMax),
+	}
+}
+
+// start resolves the checkpoint against the directory, or, on the very
+// first start, picks the active file and where to start in it.
+func (t *tailer) start(ctx context.Context, had bool) error {
+	if !had {
+		l, err := t.sc.list("~") // "~" sorts after every stamp: only the newest stamp is wanted
+		if err != nil && !errors.Is(err, errNoDir) {
+			return err
+		}
+		if l != nil {
+			t.st.mu.Lock()
+			t.st.cutoff = l.newest // backups already there are history
+			t.st.mu.Unlock()
+		}
+	}
+	if err := t.scan(ctx, nil); err != nil {
+		return err
+	}
+	t.st.mu.Lock()
+	defer t.st.mu.Unlock()
+	if !had {
+		for _, e := range t.st.chain {
+			if e.path != t.in.names.active {
+				continue
+			}
+			if t.in.cfg.StartAt == StartEnd {
+				off, err := lastLineEnd(e.path, e.size)
+				if err != nil {
+					return err
+				}
+				e.committed = off
+			}
+			t.log.Info("no checkpoint: starting", slog.String("path", e.path), slog.String("start_at", string(t.in.cfg.StartAt)), slog.Int64("offset", e.committed))
+		}
+	}
+	var files []string
+	for _, e := range t.st.chain {
+		if !e.finished {
+			files = append(files, fmt.Sprintf("%s@%d", e.path, e.committed))
+		}
+	}
+	t.log.Info("audit log input started", slog.String("path", t.in.names.active), slog.Bool("checkpoint", had), slog.Any("files", files))
+	t.st.changedLocked()
+	return nil
+}
+
+// lastLineEnd returns the offset just after the last newline in the first
+// size bytes of the file at path (0 if none): where start_at end starts, so
+// that a line being written is read whole.
+func lastLineEnd(path string, size int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		n := min(int64(len(buf)), end)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, fmt.Errorf("read %s: %w", path, err)
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] == '\n' {
+				return end - n + i + 1, nil
+			}
+		}
+		end -= n
+	}
+	return 0, nil
+}
+
+// run reads the chain's files in order until ctx ends.
+func (t *tailer) run(ctx context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		e := t.next()
+		if e == nil {
+			if err := t.wait(ctx); err != nil {
+				return err
+			}
+			if err := t.scan(ctx, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		path := e.path
+		err := t.read(ctx, e)
+		if errors.Is(err, errNotThere) {
+			// Moved since the last scan: find it again, or learn it is lost.
+			if err := t.scan(ctx, nil); err != nil {
+				return err
+			}
+			if t.next() == e && e.path == path {
+				if err := t.wait(ctx); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// next is the first file of the chain not read to its end.
+func (t *tailer) next() *entry {
+	t.st.mu.Lock()
+	defer t.st.mu.Unlock()
+	for _, e := range t.st.chain {
+		if !e.readDone && !e.finished {
+			return e
+		}
+	}
+	return nil
+}
+
+// wait blocks until a notification, a poll tick or the end of ctx.
+func (t *tailer) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return errStopped
+	case <-t.wt.wake:
+	case <-t.tick.C:
+		t.ticked = true
+		t.polls++
+	}
+	return nil
+}
+
+// scan lists the directory and reconciles the chain with it.
+func (t *tailer) scan(ctx context.Context, cur *entry) error {
+	t.wt.rescan.Store(false)
+	t.lastScan = time.Now()
+	t.st.mu.Lock()
+	cutoff := t.st.horizonLocked()
+	t.st.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		l, err := t.sc.list(cutoff)
+		if errors.Is(err, errNoDir) {
+			if !t.noDirLog {
+				t.log.Warn("audit log directory disappeared; waiting for it", slog.String("dir", t.in.names.dir))
+				t.noDirLog = true
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", t.in.names.dir, err)
+		}
+		t.noDirLog = false
+		if !l.stable && attempt < 5 && ctx.Err() == nil {
+			continue
+		}
+		t.reconcile(l, cur)
+		t.updateLag(nil, cur)
+		return nil
+	}
+}
+
+// maybeScan rescans when notifications asked for it or it has been a while.
+func (t *tailer) maybeScan(ctx context.Context, cur *entry) error {
+	if t.wt.rescan.Load() || time.Since(t.lastScan) >= scanEveryPolls*time.Duration(t.in.cfg.PollInterval) {
+		return t.scan(ctx, cur)
+	}
+	return nil
+}
+
+// updateLag refreshes the lag gauge: bytes known to be written but not read.
+func (t *tailer) updateLag(src *source, cur *entry) {
+	var lag int64
+	if src != nil {
+		if fi, err := src.f.Stat(); err == nil && !src.gz {
+			lag += max(fi.Size()-t.lines.pos, 0)
+		}
+	}
+	t.st.mu.Lock()
+	for _, e := range t.st.chain {
+		if e != cur && !e.readDone && !e.finished && e.size > 0 {
+			lag += max(e.size-e.committed, 0)
+		}
+	}
+	t.st.mu.Unlock()
+	t.in.met.lag.Set(float64(lag))
+}
+
+// errNotThere: the file of an entry is not at its last known path.
+var errNotThere = errors.New("file not where it was last seen")
+
+// source is the open file being read.
+type source struct {
+	e        *entry
+	path     string
+	f        *os.File
+	zr       *gzip.Reader
+	r        io.Reader
+	gz       bool
+	active   bool // opened through the active path: it may grow, rotate or be truncated
+	dev, ino uint64
+}
+
+func (s *source) close() {
+	if s.f != nil {
+		s.f.Close()
+	}
+}
+
+// open opens e's file and positions it at off, checking it is still e.
+func (t *tailer) open(e *entry, off int64) (*source, error) {
+	src := &source{e: e, path: e.path, gz: strings.HasSuffix(e.path, gzSuffix), active: e.path == t.in.names.active}
+	f, err := os.Open(src.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNotThere
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", src.path, err)
+	}
+	src.f = f
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat %s: %w", src.path, err)
+	}
+	src.dev, src.ino = devIno(fi)
+	c := &candidate{path: src.path, gz: src.gz, dev: src.dev, ino: src.ino, complete: true}
+	if src.gz {
+		c.prefix, c.complete, _ = gzipPrefix(f)
+	} else {
+		c.prefix, err = readPrefix(f, make([]byte, fpMax))
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	if e.id.match(c) != isMatch {
+		f.Close()
+		return nil, errNotThere
+	}
+	if err := src.seek(off); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return src, nil
+}
+
+// seek positions the source at uncompressed offset off (decompressing and
+// discarding for a .gz). A .gz cut short before off yields
+// io.ErrUnexpectedEOF.
+func (s *source) seek(off int64) error {
+	if !s.gz {
+		if _, err := s.f.Seek(off, io.SeekStart); err != nil {
+			return fmt.Errorf("seek %s to %d: %w", s.path, off, err)
+		}
+		s.r = s.f
+		return nil
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("seek %s: %w", s.path, err)
+	}
+	var err error
+	if s.zr == nil {
+		s.zr, err = gzip.NewReader(s.f)
+	} else {
+		err = s.zr.Reset(s.f)
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("gzip %s: %w", s.path, err)
+	}
+	s.zr.Multistream(false)
+	s.r = s.zr
+	if n, err := io.CopyN(io.Discard, s.zr, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s holds %d bytes, fewer than the committed offset %d: %w", s.path, n, off, errShort)
+		}
+		return fmt.Errorf("skip to offset %d in %s: %w", off, s.path, err)
+	}
+	return nil
+}
+
+var errShort = errors.New("file shorter than the committed offset")

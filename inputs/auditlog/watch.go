@@ -1,0 +1,117 @@
+package auditlog
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watcher turns filesystem notifications on the log's directory into a
+// doorbell for the reading goroutine (wake) and a request to rescan the
+// directory (rescan) when files appeared, moved or vanished. Polling covers
+// whatever notifications miss.
+type watcher struct {
+	w      *fsnotify.Watcher // nil when notifications are unavailable
+	wake   chan struct{}     // capacity 1
+	rescan atomic.Bool
+	done   chan struct{}
+}
+
+func newWatcher(n namer, log *slog.Logger) *watcher {
+	wt := &watcher{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	wt.rescan.Store(true)
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		err = w.Add(n.dir)
+		if err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		log.Warn("filesystem notifications unavailable; relying on polling", slog.String("dir", n.dir), slog.Any("error", err))
+		close(wt.done)
+		return wt
+	}
+	wt.w = w
+	base := filepath.Base(n.active)
+	go func() {
+		defer close(wt.done)
+		for {
+			select {
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				name := filepath.Base(ev.Name)
+				if name != base && !strings.HasPrefix(name, n.prefix) && ev.Name != n.dir {
+					continue
+				}
+				if ev.Op&(fsnotify.Create|fsnotify.Rename|fsnotify.Remove) != 0 {
+					wt.rescan.Store(true)
+				}
+				wt.ring()
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("filesystem notification error; rescanning", slog.Any("error", err))
+				wt.rescan.Store(true)
+				wt.ring()
+			}
+		}
+	}()
+	return wt
+}
+
+func (wt *watcher) ring() {
+	select {
+	case wt.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (wt *watcher) close() {
+	if wt.w != nil {
+		wt.w.Close()
+	}
+	<-wt.done
+}
+
+// waitDir returns once dir exists, polling every interval; it logs once
+// while waiting. It returns ctx's error if ctx ends first.
+func waitDir(ctx context.Context, dir string, every time.Duration, log *slog.Logger) error {
+	logged := false
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil && fi.IsDir() {
+			if logged {
+				log.Info("audit log directory appeared", slog.String("dir", dir))
+			}
+			return nil
+		}
+		if !logged {
+			if err == nil {
+				err = errors.New("not a directory")
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				log.Info("waiting for the audit log directory to be created", slog.String("dir", dir))
+			} else {
+				log.Warn("waiting for the audit log directory", slog.String("dir", dir), slog.Any("error", err))
+			}
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
