@@ -107,7 +107,11 @@ func (d *decoder) decodeFields(n *yaml.Node, path string, targets []reflect.Valu
 		}
 		known = append(known, infos[i].names...)
 	}
-	known = append(known, skip...)
+	for _, s := range skip {
+		if !strings.HasPrefix(s, "x-") {
+			known = append(known, s)
+		}
+	}
 next:
 	for _, p := range pairs(n, path, &d.problems, true) {
 		key := p.key.Value
