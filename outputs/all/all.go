@@ -1,0 +1,7 @@
+// Package all links every built-in output into the binary that imports it.
+package all
+
+import (
+	_ "github.com/kubetrail/kubetrail/outputs/file"   // "file"
+	_ "github.com/kubetrail/kubetrail/outputs/stdout" // "stdout"
+)

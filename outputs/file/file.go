@@ -1,0 +1,119 @@
+// Package file implements the "file" output: events as NDJSON (each event's
+// raw JSON, one per line) in a local file rotated with lumberjack, the same
+// rotation kube-apiserver uses for its own audit log.
+package file
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/outputs"
+	"github.com/kubetrail/kubetrail/outputs/internal/ndjson"
+	"github.com/kubetrail/kubetrail/pipeline"
+)
+
+//go:embed sample.yaml
+var sample string
+
+// Sample is a commented example configuration of this output.
+func Sample() string { return sample }
+
+const mib = 1 << 20
+
+// Config is the file output's configuration.
+type Config struct {
+	// Path of the active file; backups go beside it. Required.
+	Path string `yaml:"path"`
+	// MaxSize rotates the file before it would grow past this size; lumberjack
+	// counts in whole MiB, so this is rounded down to MiB. Default 100MiB.
+	MaxSize config.Size `yaml:"max_size"`
+	// MaxBackups is how many rotated files to keep; 0 keeps all. Default 5.
+	MaxBackups int `yaml:"max_backups"`
+	// MaxAge deletes rotated files older than this; 0 keeps them. Default 0.
+	MaxAge config.Duration `yaml:"max_age"`
+	// Compress gzips rotated files. Default false.
+	Compress bool `yaml:"compress"`
+}
+
+func defaultConfig() *Config {
+	return &Config{MaxSize: 100 * mib, MaxBackups: 5}
+}
+
+// Validate implements the loader's validation hook.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Path) == "" {
+		errs = append(errs, &config.FieldError{Field: "path", Err: errors.New("is required")})
+	}
+	if c.MaxSize < mib {
+		errs = append(errs, &config.FieldError{Field: "max_size", Err: fmt.Errorf("%s is below 1MiB (lumberjack rotates in whole MiB)", c.MaxSize)})
+	}
+	if c.MaxBackups < 0 {
+		errs = append(errs, &config.FieldError{Field: "max_backups", Err: errors.New("must not be negative")})
+	}
+	if c.MaxAge < 0 {
+		errs = append(errs, &config.FieldError{Field: "max_age", Err: errors.New("must not be negative")})
+	}
+	return errors.Join(errs...)
+}
+
+func init() {
+	outputs.Register("file", outputs.Factory{
+		NewConfig: func() any { return defaultConfig() },
+		New: func(cfg any, _ pipeline.Settings) (pipeline.Output, error) {
+			return New(cfg.(*Config)), nil
+		},
+	})
+}
+
+// File is the file output.
+type File struct {
+	mu  sync.Mutex
+	log *lumberjack.Logger
+	enc ndjson.Encoder
+}
+
+var _ pipeline.Output = (*File)(nil)
+
+// New returns a file output; the file is opened on the first Write.
+func New(cfg *Config) *File {
+	maxSize := int(cfg.MaxSize / mib)
+	l := &lumberjack.Logger{
+		Filename:   cfg.Path,
+		MaxSize:    maxSize,
+		MaxBackups: cfg.MaxBackups,
+		MaxAge:     max(0, int((cfg.MaxAge.Std()+86399e9)/86400e9)), // lumberjack counts whole days
+		Compress:   cfg.Compress,
+	}
+	limit := maxSize * mib
+	return &File{log: l, enc: ndjson.Encoder{
+		W:        l,
+		MaxChunk: min(limit, mib),
+		TooLarge: func(n int) bool { return n > limit },
+	}}
+}
+
+// Start implements pipeline.Output.
+func (f *File) Start(context.Context) error { return nil }
+
+// Write appends the batch. It returns once the lines are written to the file
+// (in the page cache: they survive the agent's crash, not the machine's).
+func (f *File) Write(_ context.Context, b *pipeline.Batch) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.enc.Encode(b)
+}
+
+// Close closes the file.
+func (f *File) Close(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.log.Close()
+}

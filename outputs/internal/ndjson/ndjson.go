@@ -1,0 +1,65 @@
+// Package ndjson writes batches of events as newline-delimited JSON, the
+// format of the file and stdout outputs: each event's raw bytes exactly as
+// the apiserver wrote them, then '\n'.
+package ndjson
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/kubetrail/kubetrail/pipeline"
+)
+
+// Encoder writes events to W in chunks of at most MaxChunk bytes, always cut
+// at event boundaries, so a rotating writer (lumberjack) never splits an
+// event across two files. It is not safe for concurrent use.
+type Encoder struct {
+	W io.Writer
+	// MaxChunk bounds one Write call to W; an event larger than MaxChunk is
+	// written alone.
+	MaxChunk int
+	// TooLarge, if set, reports that a line of n bytes can never be written
+	// (lumberjack refuses writes larger than its max size): such an event is
+	// rejected permanently instead of retried.
+	TooLarge func(n int) bool
+	buf      []byte
+}
+
+// Encode writes every event of b. It returns nil when all were written, or a
+// *pipeline.PartialError naming the events that were not: permanent for a
+// lone event TooLarge refuses, retryable for everything from the first
+// failed chunk on.
+func (e *Encoder) Encode(b *pipeline.Batch) error {
+	var failed map[int]error
+	first := 0 // index of the first event in e.buf
+	e.buf = e.buf[:0]
+	for i := 0; i <= len(b.Events); i++ {
+		if i < len(b.Events) && (len(e.buf) == 0 || len(e.buf)+len(b.Events[i].Raw)+1 <= e.MaxChunk) {
+			e.buf = append(append(e.buf, b.Events[i].Raw...), '\n')
+			continue
+		}
+		if len(e.buf) > 0 {
+			if _, err := e.W.Write(e.buf); err != nil {
+				if failed == nil {
+					failed = make(map[int]error)
+				}
+				if i-first == 1 && e.TooLarge != nil && e.TooLarge(len(e.buf)) {
+					failed[first] = pipeline.Permanent(fmt.Errorf("event of %d bytes: %w", len(e.buf), err))
+				} else {
+					for j := first; j < len(b.Events); j++ {
+						failed[j] = fmt.Errorf("write: %w", err)
+					}
+					return &pipeline.PartialError{Failed: failed}
+				}
+			}
+		}
+		e.buf, first = e.buf[:0], i
+		if i < len(b.Events) {
+			i-- // the event that did not fit starts the next chunk
+		}
+	}
+	if failed != nil {
+		return &pipeline.PartialError{Failed: failed}
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package ndjson
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubetrail/kubetrail/pipeline"
+)
+
+// limitWriter refuses writes over max, like lumberjack, and records each call.
+type limitWriter struct {
+	max    int
+	writes []string
+}
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > w.max {
+		return 0, errors.New("write length exceeds maximum file size")
+	}
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+func batch(raws ...string) *pipeline.Batch {
+	b := &pipeline.Batch{}
+	for _, r := range raws {
+		b.Events = append(b.Events, pipeline.Event{Raw: []byte(r)})
+	}
+	return b
+}
+
+func TestEncodeChunksAtEventBoundaries(t *testing.T) {
+	w := &limitWriter{max: 100}
+	e := &Encoder{W: w, MaxChunk: 10}
+	require.NoError(t, e.Encode(batch("aaaa", "bbbb", "cccc", "dddddddddddd", "e")))
+	assert.Equal(t, []string{"aaaa\nbbbb\n", "cccc\n", "dddddddddddd\n", "e\n"}, w.writes)
+}
+
+func TestEncodeTooLargeEventIsPermanentOthersWritten(t *testing.T) {
+	w := &limitWriter{max: 10}
+	e := &Encoder{W: w, MaxChunk: 10, TooLarge: func(n int) bool { return n > 10 }}
+	err := e.Encode(batch("a", "0123456789abc", "b"))
+	var pe *pipeline.PartialError
+	require.ErrorAs(t, err, &pe)
+	require.Len(t, pe.Failed, 1)
+	assert.True(t, pipeline.IsPermanent(pe.Failed[1]))
+	assert.Equal(t, []string{"a\n", "b\n"}, w.writes)
+}
+
+type failAfter struct {
+	bytes.Buffer
+	left int
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.left == 0 {
+		return 0, errors.New("disk full")
+	}
+	f.left--
+	return f.Buffer.Write(p)
+}
+
+func TestEncodeFailureMarksRestRetryable(t *testing.T) {
+	w := &failAfter{left: 1}
+	e := &Encoder{W: w, MaxChunk: 6}
+	err := e.Encode(batch("aa", "bb", "cc", "dd"))
+	var pe *pipeline.PartialError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "aa\nbb\n", w.String())
+	require.Len(t, pe.Failed, 2)
+	for _, i := range []int{2, 3} {
+		require.Contains(t, pe.Failed, i)
+		assert.False(t, pipeline.IsPermanent(pe.Failed[i]))
+	}
+}

@@ -1,0 +1,224 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kubetrail/kubetrail/pipeline/buffer"
+)
+
+// Pipeline is one configured pipeline: the processors its events pass
+// through, its disk buffer, and one delivery loop per output.
+type Pipeline struct {
+	name       string
+	processors []Processor
+	buf        *buffer.Buffer
+	deliveries []*delivery
+	log        *slog.Logger
+
+	mu      sync.Mutex // serialises writes from several inputs
+	scratch []Event
+	arena   []byte
+	starts  []int
+	records [][]byte
+}
+
+// NamedOutput is an output with its name and delivery settings.
+type NamedOutput struct {
+	Name     string
+	Output   Output
+	Delivery DeliveryConfig
+}
+
+// Config is what New needs to build a pipeline.
+type Config struct {
+	Name       string
+	Processors []Processor
+	Outputs    []NamedOutput
+	Buffer     buffer.Options // Cursors is filled in from Outputs
+	DeadLetter DeadLetterWriter
+	Logger     *slog.Logger
+	Metrics    prometheus.Registerer
+}
+
+// New opens the pipeline's buffer (recovering it after a crash) and prepares
+// one delivery loop per output. Nothing runs until Run.
+func New(cfg Config) (*Pipeline, error) {
+	if len(cfg.Outputs) == 0 {
+		return nil, fmt.Errorf("pipeline %s: no outputs", cfg.Name)
+	}
+	bopts := cfg.Buffer
+	bopts.Cursors = nil
+	for _, o := range cfg.Outputs {
+		bopts.Cursors = append(bopts.Cursors, o.Name)
+	}
+	bopts.Logger = cfg.Logger
+	bopts.Metrics = cfg.Metrics
+	bopts.MetricLabels = prometheus.Labels{"pipeline": cfg.Name}
+	buf, err := buffer.Open(bopts)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: open buffer: %w", cfg.Name, err)
+	}
+	p := &Pipeline{name: cfg.Name, processors: cfg.Processors, buf: buf, log: cfg.Logger}
+	for _, o := range cfg.Outputs {
+		cur, err := buf.Cursor(o.Name)
+		if err != nil {
+			buf.Close()
+			return nil, fmt.Errorf("pipeline %s: cursor of output %s: %w", cfg.Name, o.Name, err)
+		}
+		m, err := newOutputMetrics(cfg.Metrics, cfg.Name, o.Name)
+		if err != nil {
+			buf.Close()
+			return nil, fmt.Errorf("pipeline %s: metrics of output %s: %w", cfg.Name, o.Name, err)
+		}
+		p.deliveries = append(p.deliveries, &delivery{
+			pipeline: cfg.Name, name: o.Name, out: o.Output, cur: cur, cfg: withDefaults(o.Delivery),
+			dlq: cfg.DeadLetter, log: cfg.Logger, m: m, sleep: sleepCtx,
+		})
+	}
+	return p, nil
+}
+
+func withDefaults(c DeliveryConfig) DeliveryConfig {
+	def := DefaultDeliveryConfig()
+	if c.MaxEvents <= 0 {
+		c.MaxEvents = def.MaxEvents
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = def.MaxBytes
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = def.MaxInFlight
+	}
+	if c.Retry.InitialInterval <= 0 {
+		c.Retry.InitialInterval = def.Retry.InitialInterval
+	}
+	if c.Retry.MaxInterval <= 0 {
+		c.Retry.MaxInterval = def.Retry.MaxInterval
+	}
+	if c.Retry.Multiplier < 1 {
+		c.Retry.Multiplier = def.Retry.Multiplier
+	}
+	return c
+}
+
+// Write implements EventSink for one pipeline: processors, then one append
+// to the buffer. durable fires when the buffer made the append durable.
+func (p *Pipeline) Write(ctx context.Context, events []Event, durable func()) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.processors) > 0 {
+		// Processors may filter in place; never touch the caller's slice.
+		events = append(p.scratch[:0], events...)
+		for _, proc := range p.processors {
+			var err error
+			if events, err = proc.Process(events); err != nil {
+				return fmt.Errorf("pipeline %s: processor: %w", p.name, err)
+			}
+		}
+		p.scratch = events[:0]
+	}
+	// Encode every event into one arena, then slice it: the arena may move
+	// while it grows, so the slices are taken at the end.
+	p.arena, p.starts, p.records = p.arena[:0], p.starts[:0], p.records[:0]
+	for i := range events {
+		p.starts = append(p.starts, len(p.arena))
+		p.arena = AppendRecord(p.arena, &events[i])
+	}
+	p.starts = append(p.starts, len(p.arena))
+	for i := range events {
+		p.records = append(p.records, p.arena[p.starts[i]:p.starts[i+1]])
+	}
+	if err := p.buf.Append(ctx, p.records, durable); err != nil {
+		return fmt.Errorf("pipeline %s: append to buffer: %w", p.name, err)
+	}
+	return nil
+}
+
+// Run starts the outputs and delivers until readCtx ends and in-flight
+// batches finish, or sendCtx ends. Then it closes the outputs and the buffer.
+func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
+	var started []*delivery
+	var errs []error
+	for _, d := range p.deliveries {
+		if err := d.out.Start(sendCtx); err != nil {
+			errs = append(errs, fmt.Errorf("start output %s: %w", d.name, err))
+			continue
+		}
+		started = append(started, d)
+	}
+	if len(errs) > 0 {
+		for _, d := range started {
+			_ = d.out.Close(sendCtx)
+		}
+		_ = p.buf.Close()
+		return fmt.Errorf("pipeline %s: %w", p.name, errors.Join(errs...))
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, len(started))
+	for _, d := range started {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.run(readCtx, sendCtx); err != nil {
+				errc <- fmt.Errorf("output %s: %w", d.name, err)
+			}
+			if err := d.out.Close(sendCtx); err != nil {
+				errc <- fmt.Errorf("close output %s: %w", d.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	if err := p.buf.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close buffer: %w", err))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("pipeline %s: %w", p.name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Fanout returns the EventSink an input writes to when it feeds several
+// pipelines: every pipeline gets every event, and durable fires once all of
+// them made the events durable.
+func Fanout(pipelines ...EventSink) EventSink {
+	if len(pipelines) == 1 {
+		return pipelines[0]
+	}
+	return fanout(pipelines)
+}
+
+type fanout []EventSink
+
+func (f fanout) Write(ctx context.Context, events []Event, durable func()) error {
+	var all func()
+	if durable != nil {
+		left := atomic.Int32{}
+		left.Store(int32(len(f)))
+		all = func() {
+			if left.Add(-1) == 0 {
+				durable()
+			}
+		}
+	}
+	for _, p := range f {
+		if err := p.Write(ctx, events, all); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the buffer of a pipeline that will not Run (Run closes it
+// itself).
+func (p *Pipeline) Close() error { return p.buf.Close() }
