@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// buildAgent compiles the agent binary once per test binary run.
+var buildAgent = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "kubetrail-agent-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "agent")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+var auditIDField = regexp.MustCompile(`"auditID":"[^"]*"`)
+
+// corpusLines returns real audit events from the shipped corpus.
+func corpusLines(t *testing.T) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile("../../testdata/corpus-run1/audit.log")
+	require.NoError(t, err)
+	var lines [][]byte
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		if len(l) > 0 && len(l) < 64<<10 {
+			lines = append(lines, l)
+		}
+	}
+	require.NotEmpty(t, lines)
+	return lines
+}
+
+// agentProc is one run of the agent binary.
+type agentProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func startAgent(t *testing.T, bin, cfg string) *agentProc {
+	t.Helper()
+	p := &agentProc{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, "run", "-c", cfg)
+	p.cmd.Stderr = p.stderr
+	require.NoError(t, p.cmd.Start())
+	go func() { p.done <- p.cmd.Wait() }()
+	return p
+}
+
+// readOutput counts each auditID+stage found in the file output's NDJSON.
+func readOutput(t *testing.T, dir string) (seen map[string]int, lines int) {
+	t.Helper()
+	seen = map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	for _, f := range files {
+		fh, err := os.Open(f)
+		require.NoError(t, err)
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			m := auditIDField.Find(sc.Bytes())
+			require.NotNil(t, m, "output line without auditID in %s", f)
+			seen[string(m)]++
+			lines++
+		}
+		require.NoError(t, sc.Err())
+		fh.Close()
+	}
+	return seen, lines
+}
+
+func TestKill9WhileApiserverRotates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and kills the agent binary")
+	}
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) { testKill9(t, compress) })
+	}
+}
+
+func testKill9(t *testing.T, compress bool) {
+	bin, err := buildAgent()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	auditDir, outDir := filepath.Join(dir, "audit"), filepath.Join(dir, "out")
+	require.NoError(t, os.MkdirAll(auditDir, 0o755))
+	cfg := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+agent:
+  state_dir: %s/state
+  http_listen: ""
+  shutdown_timeout: 10s
+  log: {level: debug}
+inputs:
+  apiserver:
+    type: auditlog
+    path: %s/audit.log
+    poll_interval: 20ms
+outputs:
+  local:
+    type: file
+    path: %s/audit.ndjson
+    max_size: 1GiB
+    batch: {max_events: 200, max_wait: 20ms}
+pipelines:
+  audit:
+    inputs: [apiserver]
+    outputs: [local]
+    buffer: {max_bytes: 64MiB, segment_bytes: 1MiB}
+`, dir, auditDir, outDir)), 0o600))
+
+	// The apiserver: lumberjack with 1 MiB files, as with --audit-log-maxsize=1.
+	lines := corpusLines(t)
+	// ~8 s of writing at 6,000 events/s (about 3 rotations a second) while
+	// the agent is killed every 50-300 ms.
+	const events, rate = 48000, 6000
+	logger := &lumberjack.Logger{Filename: filepath.Join(auditDir, "audit.log"), MaxSize: 1, Compress: compress}
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		start := time.Now()
+		for i := 0; i < events; i++ {
+			line := auditIDField.ReplaceAll(lines[i%len(lines)], []byte(fmt.Sprintf(`"auditID":"e2e-%06d"`, i)))
+			if _, err := logger.Write(append(line, '\n')); err != nil {
+				t.Errorf("apiserver write: %v", err)
+				return
+			}
+			if i%100 == 0 {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
+			}
+		}
+	}()
+
+	kills := 0
+	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+writing:
+	for {
+		p := startAgent(t, bin, cfg)
+		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+		<-p.done
+		kills++
+		select {
+		case <-written:
+			break writing
+		default:
+		}
+	}
+	require.NoError(t, logger.Close())
+
+	// A last, clean run delivers the rest and exits 0 on SIGTERM.
+	p := startAgent(t, bin, cfg)
+	deadline := time.Now().Add(60 * time.Second)
+	var seen map[string]int
+	var total int
+	for time.Now().Before(deadline) {
+		seen, total = readOutput(t, outDir)
+		if len(seen) >= events {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.done:
+		require.NoError(t, err, "clean shutdown exits 0; stderr:\n%s", tail(p.stderr.String()))
+	case <-time.After(20 * time.Second):
+		t.Fatalf("agent did not exit after SIGTERM; stderr:\n%s", tail(p.stderr.String()))
+	}
+	seen, total = readOutput(t, outDir)
+	missing := 0
+	for i := 0; i < events; i++ {
+		if seen[fmt.Sprintf(`"auditID":"e2e-%06d"`, i)] == 0 {
+			missing++
+		}
+	}
+	t.Logf("compress=%v: %d events written, %d kills, %d lines delivered, %d duplicates, %d missing",
+		compress, events, kills, total, total-len(seen), missing)
+	require.Zero(t, missing, "events lost; last agent stderr:\n%s", tail(p.stderr.String()))
+	require.Equal(t, events, len(seen), "no event that was not written")
+	require.GreaterOrEqual(t, kills, 10, "the test must actually kill the agent mid-stream")
+}
+
+func tail(s string) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return strings.Join(lines, "\n")
+}
+

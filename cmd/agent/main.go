@@ -1,0 +1,109 @@
+// Command agent is kubetrail: it tails kube-apiserver audit logs and ships
+// them to SIEMs with at-least-once delivery.
+//
+//	agent run -c FILE     run until SIGTERM/SIGINT
+//	agent check -c FILE   validate a configuration and exit
+//	agent version         print the version
+//
+// Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kubetrail/kubetrail/config"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  agent run -c FILE     run the agent
+  agent check -c FILE   validate a configuration file
+  agent version         print the version
+`
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch cmd := args[0]; cmd {
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "kubetrail agent %s\n", version)
+		return exitOK
+	case "run", "check":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("c", "", "configuration file (YAML)")
+		fs.StringVar(path, "config", "", "configuration file (YAML)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitUsage
+		}
+		if *path == "" || fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "agent %s: -c FILE is required and takes no other arguments\n%s", cmd, usage)
+			return exitUsage
+		}
+		cfg, err := config.Load(*path, registries{})
+		if err != nil {
+			fmt.Fprintf(stderr, "invalid configuration:\n%s\n", indent(err))
+			return exitUsage
+		}
+		if cmd == "check" {
+			fmt.Fprintf(stdout, "%s: ok (%d inputs, %d processors, %d outputs, %d pipelines)\n",
+				*path, len(cfg.Inputs), len(cfg.Processors), len(cfg.Outputs), len(cfg.Pipelines))
+			return exitOK
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := run(ctx, cfg, stderr); err != nil {
+			var ce configError
+			if errors.As(err, &ce) {
+				fmt.Fprintf(stderr, "invalid configuration:\n%s\n", indent(err))
+				return exitUsage
+			}
+			fmt.Fprintf(stderr, "agent: %v\n", err)
+			return exitRuntime
+		}
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "agent: unknown command %q\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+// indent prints each joined error on its own line.
+func indent(err error) string {
+	var multi interface{ Unwrap() []error }
+	if errors.As(err, &multi) {
+		s := ""
+		for i, e := range multi.Unwrap() {
+			if i > 0 {
+				s += "\n"
+			}
+			s += "  " + e.Error()
+		}
+		return s
+	}
+	return "  " + err.Error()
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/inputs"
+	_ "github.com/kubetrail/kubetrail/inputs/all" // built-in inputs
+	"github.com/kubetrail/kubetrail/outputs"
+	_ "github.com/kubetrail/kubetrail/outputs/all" // built-in outputs
+	"github.com/kubetrail/kubetrail/pipeline/processors"
+)
+
+// registries shows the component registries to the config loader.
+type registries struct{}
+
+var _ config.Components = registries{}
+
+func (registries) NewConfig(kind config.Kind, typ string) (any, bool) {
+	switch kind {
+	case config.KindInput:
+		if f, ok := inputs.Lookup(typ); ok {
+			return f.NewConfig(), true
+		}
+	case config.KindProcessor:
+		if f, ok := processors.Lookup(typ); ok {
+			return f.NewConfig(), true
+		}
+	case config.KindOutput:
+		if f, ok := outputs.Lookup(typ); ok {
+			return f.NewConfig(), true
+		}
+	}
+	return nil, false
+}
+
+func (registries) Types(kind config.Kind) []string {
+	switch kind {
+	case config.KindInput:
+		return inputs.Types()
+	case config.KindProcessor:
+		return processors.Types()
+	case config.KindOutput:
+		return outputs.Types()
+	}
+	return nil
+}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/inputs"
+	"github.com/kubetrail/kubetrail/outputs"
+	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/pipeline/buffer"
+	"github.com/kubetrail/kubetrail/pipeline/deadletter"
+	"github.com/kubetrail/kubetrail/pipeline/processors"
+)
+
+// configError is a configuration a component refused while being built:
+// exit code 2, like a load error.
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+// agent is everything run builds from a configuration.
+type agent struct {
+	log       *slog.Logger
+	metrics   *prometheus.Registry
+	dlq       *deadletter.Writer
+	pipelines map[string]*pipeline.Pipeline
+	inputs    map[string]inputs.Input
+	sinks     map[string]pipeline.EventSink
+	ready     *readiness
+}
+
+// run builds the agent and runs it until ctx ends (clean shutdown, nil) or a
+// component fails (error).
+func run(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
+	log := newLogger(cfg.Agent.Log, stderr)
+	a, err := build(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := serveHTTP(cfg.Agent.HTTPListen, a.metrics, a.ready, log)
+	if err != nil {
+		a.closeAll()
+		return err
+	}
+	defer srv.Close()
+	log.Info("kubetrail agent started", "version", version, "config", cfg.File,
+		"pipelines", len(a.pipelines), "inputs", len(a.inputs), "http", cfg.Agent.HTTPListen)
+	err = a.run(ctx, cfg.Agent.ShutdownTimeout.Std())
+	if err != nil {
+		log.Error("agent stopped on error", "error", err)
+		return err
+	}
+	log.Info("kubetrail agent stopped cleanly")
+	return nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(string(c.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func build(cfg *config.Config, log *slog.Logger) (_ *agent, err error) {
+	a := &agent{
+		log:       log,
+		metrics:   prometheus.NewRegistry(),
+		pipelines: map[string]*pipeline.Pipeline{},
+		inputs:    map[string]inputs.Input{},
+		sinks:     map[string]pipeline.EventSink{},
+		ready:     &readiness{},
+	}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stateDir := cfg.Agent.StateDir
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state_dir %s: %w", stateDir, err)
+	}
+	dl := cfg.Agent.DeadLetter
+	a.dlq, err = deadletter.New(deadletter.Options{
+		Path: dl.Path, MaxSizeMB: int(max(1, int64(dl.MaxSize)>>20)), MaxBackups: dl.MaxBackups,
+		Compress: dl.Compress, Metrics: a.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	settings := func(kind, name string) pipeline.Settings {
+		return pipeline.Settings{
+			Name: name, StateDir: stateDir, DeadLetter: a.dlq, Metrics: a.metrics,
+			Logger: log.With(kind, name),
+		}
+	}
+	readers := map[string][]pipeline.EventSink{} // input name -> pipelines reading it
+	for _, pname := range sortedKeys(cfg.Pipelines) {
+		pc := cfg.Pipelines[pname]
+		pcfg := pipeline.Config{Name: pname, DeadLetter: a.dlq, Logger: log.With("pipeline", pname), Metrics: a.metrics}
+		for _, name := range pc.Processors {
+			c := cfg.Processors[name]
+			f, _ := processors.Lookup(c.Type)
+			proc, err := f.New(c.Config, settings("processor", name))
+			if err != nil {
+				return nil, configError{fmt.Errorf("%s:%d: processors.%s: %w", cfg.File, c.Line, name, err)}
+			}
+			pcfg.Processors = append(pcfg.Processors, proc)
+		}
+		for _, name := range pc.Outputs {
+			c := cfg.Outputs[name]
+			f, _ := outputs.Lookup(c.Type)
+			out, err := f.New(c.Config, settings("output", name))
+			if err != nil {
+				return nil, configError{fmt.Errorf("%s:%d: outputs.%s: %w", cfg.File, c.Line, name, err)}
+			}
+			pcfg.Outputs = append(pcfg.Outputs, pipeline.NamedOutput{Name: name, Output: out, Delivery: deliveryConfig(c.Delivery)})
+		}
+		b := pc.Buffer
+		pcfg.Buffer = buffer.Options{
+			Dir:           filepath.Join(stateDir, "buffers", pname),
+			MaxBytes:      int64(b.MaxBytes),
+			SegmentBytes:  int64(b.SegmentBytes),
+			Fsync:         buffer.FsyncPolicy(b.Fsync),
+			FsyncInterval: b.FsyncInterval.Std(),
+			WhenFull:      buffer.FullPolicy(b.WhenFull),
+		}
+		p, err := pipeline.New(pcfg)
+		if err != nil {
+			return nil, err
+		}
+		a.pipelines[pname] = p
+		for _, in := range pc.Inputs {
+			readers[in] = append(readers[in], p)
+		}
+	}
+	for name, sinks := range readers {
+		c := cfg.Inputs[name]
+		f, _ := inputs.Lookup(c.Type)
+		in, err := f.New(c.Config, settings("input", name))
+		if err != nil {
+			return nil, configError{fmt.Errorf("%s:%d: inputs.%s: %w", cfg.File, c.Line, name, err)}
+		}
+		a.inputs[name] = in
+		a.sinks[name] = pipeline.Fanout(sinks...)
+	}
+	return a, nil
+}
+
+func deliveryConfig(d config.Delivery) pipeline.DeliveryConfig {
+	return pipeline.DeliveryConfig{
+		MaxEvents:   d.Batch.MaxEvents,
+		MaxBytes:    int(d.Batch.MaxBytes),
+		MaxWait:     d.Batch.MaxWait.Std(),
+		MaxInFlight: d.MaxInFlight,
+		Retry: pipeline.RetryConfig{
+			InitialInterval: d.Retry.InitialInterval.Std(),
+			MaxInterval:     d.Retry.MaxInterval.Std(),
+			Multiplier:      d.Retry.Multiplier,
+			Jitter:          d.Retry.Jitter,
+			MaxElapsed:      d.Retry.MaxElapsed.Std(),
+		},
+	}
+}
+
+// run runs inputs and pipelines. Shutdown order: inputs stop (their last
+// durable positions committed), then the delivery loops stop taking new
+// batches and finish the ones in flight, within grace.
+func (a *agent) run(ctx context.Context, grace time.Duration) error {
+	failed := make(chan error, len(a.inputs)+len(a.pipelines))
+	inputCtx, stopInputs := context.WithCancel(ctx)
+	defer stopInputs()
+	readCtx, stopReading := context.WithCancel(context.Background())
+	defer stopReading()
+	sendCtx, abandonSends := context.WithCancel(context.Background())
+	defer abandonSends()
+
+	var pipes, ins sync.WaitGroup
+	for name, p := range a.pipelines {
+		pipes.Add(1)
+		go func() {
+			defer pipes.Done()
+			if err := p.Run(readCtx, sendCtx); err != nil {
+				failed <- err
+			} else if readCtx.Err() == nil {
+				failed <- fmt.Errorf("pipeline %s stopped unexpectedly", name)
+			}
+		}()
+	}
+	for name, in := range a.inputs {
+		ins.Add(1)
+		go func() {
+			defer ins.Done()
+			if err := in.Run(inputCtx, a.sinks[name]); err != nil {
+				failed <- fmt.Errorf("input %s: %w", name, err)
+			}
+		}()
+	}
+	a.ready.set(true)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down", "grace", grace)
+	case runErr = <-failed:
+		a.log.Error("component failed, shutting down", "error", runErr)
+	}
+	a.ready.set(false)
+	deadline := time.AfterFunc(grace, func() {
+		a.log.Warn("shutdown grace period over, abandoning in-flight batches (they stay buffered)")
+		stopInputs()
+		abandonSends()
+	})
+	defer deadline.Stop()
+	stopInputs()
+	ins.Wait()
+	stopReading()
+	pipes.Wait()
+	close(failed)
+	errs := []error{runErr}
+	for err := range failed {
+		errs = append(errs, err)
+	}
+	if err := a.dlq.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close dead-letter file: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// closeAll releases what build opened when the agent does not run.
+func (a *agent) closeAll() {
+	for _, p := range a.pipelines {
+		_ = p.Close()
+	}
+	if a.dlq != nil {
+		_ = a.dlq.Close()
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
