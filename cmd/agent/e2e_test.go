@@ -208,4 +208,3 @@ func tail(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
