@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestCheckReportsLineNumberedErrors(t *testing.T) {
+	tests := []struct {
+		file string
+		want string // the whole error line after "  "
+	}{
+		{"unknown_key.yaml", `testdata/unknown_key.yaml:6: inputs.apiserver: unknown field "max_line_byte" (did you mean "max_line_bytes"?)`},
+		{"wrong_type.yaml", `testdata/wrong_type.yaml:7: outputs.local.max_backups: expected an integer, got "many"`},
+		{"unknown_type.yaml", `testdata/unknown_type.yaml:5: outputs.siem.type: unknown output type "splunk_hex" (known: file, stdout)`},
+		{"undefined_component.yaml", `testdata/undefined_component.yaml:10: pipelines.audit.outputs[1]: undefined output "siem" (defined outputs: local)`},
+		{"missing_env.yaml", `testdata/missing_env.yaml:4: inputs.apiserver.path: environment variable KUBETRAIL_TEST_UNSET_AUDIT_PATH is not set`},
+		{"unreadable_secret.yaml", `testdata/unreadable_secret.yaml:6: outputs.local.path: cannot read ${file:/nonexistent/kubetrail/secret-path}: open /nonexistent/kubetrail/secret-path: no such file or directory`},
+		{"duplicate_names.yaml", `testdata/duplicate_names.yaml:5: outputs.local: defined twice (first at line 4)`},
+		{"bad_size.yaml", `testdata/bad_size.yaml:8: outputs.local.batch.max_bytes: "12XB" is not a size`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runMain([]string{"check", "-c", filepath.Join("testdata", tt.file)}, &stdout, &stderr)
+			assert.Equal(t, exitUsage, code)
+			assert.Contains(t, stderr.String(), "\n  "+tt.want, "stderr:\n%s", stderr.String())
+		})
+	}
+}
+
+func TestCheckErrorsNameWhatIsWrong(t *testing.T) {
+	for file, words := range map[string][]string{
+		"missing_env.yaml":         {"KUBETRAIL_TEST_UNSET_AUDIT_PATH"},
+		"unreadable_secret.yaml":   {"/nonexistent/kubetrail/secret-path", "no such file"},
+		"duplicate_names.yaml":     {"line 4"},
+		"undefined_component.yaml": {`"siem"`},
+		"wrong_type.yaml":          {"many"},
+	} {
+		var stdout, stderr bytes.Buffer
+		runMain([]string{"check", "-c", filepath.Join("testdata", file)}, &stdout, &stderr)
+		for _, w := range words {
+			assert.Contains(t, stderr.String(), w, file)
+		}
+	}
+}
+
+func TestCheckAcceptsShippedConfigs(t *testing.T) {
+	files, _ := filepath.Glob("../../config/examples/*.yaml")
+	files = append(files, "../../deploy/daemonset/agent.yaml", "testdata/good.yaml")
+	for _, f := range files {
+		var stdout, stderr bytes.Buffer
+		code := runMain([]string{"check", "-c", f}, &stdout, &stderr)
+		assert.Equal(t, exitOK, code, "%s: %s", f, stderr.String())
+		assert.True(t, strings.HasSuffix(stdout.String(), "\n") && strings.Contains(stdout.String(), ": ok"), stdout.String())
+	}
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, exitUsage, runMain(nil, &stdout, &stderr))
+	assert.Equal(t, exitUsage, runMain([]string{"run"}, &stdout, &stderr))
+	assert.Equal(t, exitUsage, runMain([]string{"frobnicate"}, &stdout, &stderr))
+	assert.Equal(t, exitUsage, runMain([]string{"check", "-c", "testdata/does-not-exist.yaml"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "does-not-exist.yaml")
+	stdout.Reset()
+	assert.Equal(t, exitOK, runMain([]string{"version"}, &stdout, &stderr))
+	assert.Contains(t, stdout.String(), "kubetrail agent ")
+}
