@@ -123,9 +123,26 @@ func exObject(s []byte, i, kind int, m *Meta, skips *[]exSpan) (int, error) {
 		if s[i] != '"' {
 			return 0, exErr(i, "expected a string key")
 		}
-		key, next, err := exString(s, i, keyBuf[:0])
-		if err != nil {
-			return 0, err
+		var key []byte
+		var next int
+		var err error
+		// Fast path for plain keys of up to 15 bytes: two words.
+		if k := i + 1; k+16 <= len(s) {
+			v := binary.LittleEndian.Uint64(s[k:])
+			if mk := exStringSpecial(v); mk != 0 {
+				if j := k + bits.TrailingZeros64(mk)>>3; s[j] == '"' {
+					key, next = s[k:j], j+1
+				}
+			} else if mk := exStringSpecial(binary.LittleEndian.Uint64(s[k+8:])); mk != 0 {
+				if j := k + 8 + bits.TrailingZeros64(mk)>>3; s[j] == '"' {
+					key, next = s[k:j], j+1
+				}
+			}
+		}
+		if next == 0 {
+			if key, next, err = exString(s, i, keyBuf[:0]); err != nil {
+				return 0, err
+			}
 		}
 		i = exSkipWS(s, next)
 		if i >= len(s) {
@@ -284,8 +301,7 @@ func exString(s []byte, i int, buf []byte) ([]byte, int, error) {
 	// 8 bytes at a time: stop at '"', '\\', a control character or non-ASCII.
 	for ; j+8 <= len(s); j += 8 {
 		v := binary.LittleEndian.Uint64(s[j:])
-		m := exHasByte(v, '"') | exHasByte(v, '\\') | exHasLess(v, 0x20) | v&exHighs
-		if m != 0 {
+		if m := exStringSpecial(v); m != 0 {
 			j += bits.TrailingZeros64(m) >> 3
 			if s[j] == '"' {
 				return s[start:j:j], j + 1, nil
@@ -531,6 +547,12 @@ const (
 func exHasByte(v uint64, c byte) uint64 {
 	x := v ^ (exOnes * uint64(c))
 	return (x - exOnes) &^ x & exHighs
+}
+
+// exStringSpecial flags the lowest byte of v that is '"', '\\', a control
+// character or non-ASCII (see exHasByte).
+func exStringSpecial(v uint64) uint64 {
+	return exHasByte(v, '"') | exHasByte(v, '\\') | exHasLess(v, 0x20) | v&exHighs
 }
 
 // exHasLess has the high bit set in the lowest byte of v less than n (n <=
