@@ -20,6 +20,7 @@ type Pipeline struct {
 	processors []Processor
 	buf        *buffer.Buffer
 	deliveries []*delivery
+	dlq        DeadLetterWriter
 	log        *slog.Logger
 
 	mu      sync.Mutex // serialises writes from several inputs
@@ -65,7 +66,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: open buffer: %w", cfg.Name, err)
 	}
-	p := &Pipeline{name: cfg.Name, processors: cfg.Processors, buf: buf, log: cfg.Logger}
+	p := &Pipeline{name: cfg.Name, processors: cfg.Processors, buf: buf, dlq: cfg.DeadLetter, log: cfg.Logger}
 	for _, o := range cfg.Outputs {
 		cur, err := buf.Cursor(o.Name)
 		if err != nil {
@@ -133,11 +134,31 @@ func (p *Pipeline) Write(ctx context.Context, events []Event, durable func()) er
 	}
 	p.starts = append(p.starts, len(p.arena))
 	for i := range events {
-		p.records = append(p.records, p.arena[p.starts[i]:p.starts[i+1]])
+		rec := p.arena[p.starts[i]:p.starts[i+1]]
+		if len(rec) > p.buf.MaxRecordBytes() {
+			if err := p.rejectOversized(&events[i], len(rec)); err != nil {
+				return err
+			}
+			continue
+		}
+		p.records = append(p.records, rec)
 	}
 	if err := p.buf.Append(ctx, p.records, durable); err != nil {
 		return fmt.Errorf("pipeline %s: append to buffer: %w", p.name, err)
 	}
+	return nil
+}
+
+// rejectOversized dead-letters an event too large for the buffer (a
+// buffer much smaller than the input's max_line_bytes): keeping it would
+// fail every append after it.
+func (p *Pipeline) rejectOversized(ev *Event, size int) error {
+	reason := fmt.Sprintf("event of %d bytes exceeds the buffer's record limit of %d bytes (raise buffer.max_bytes)", size, p.buf.MaxRecordBytes())
+	err := p.dlq.WriteDeadLetter(DeadLetter{Component: "pipeline/" + p.name, Reason: reason, Raw: ev.Raw})
+	if err != nil {
+		return fmt.Errorf("pipeline %s: dead-letter an oversized event: %w", p.name, err)
+	}
+	p.log.Warn("event too large for the buffer, dead-lettered", "auditID", string(ev.AuditID), "bytes", size)
 	return nil
 }
 

@@ -358,3 +358,33 @@ func TestShutdownAbandonsInFlightSendAndKeepsItBuffered(t *testing.T) {
 	assert.Equal(t, want(0, 5), ids(sink.Events()))
 	assert.False(t, strings.Contains(h.logs.String(), "level=ERROR"), h.logs.String())
 }
+
+func TestEventTooLargeForBufferIsDeadLettered(t *testing.T) {
+	h := newHarness(t)
+	sink := &outputtest.Sink{}
+	p, err := pipeline.New(pipeline.Config{
+		Name:       "small",
+		Outputs:    []pipeline.NamedOutput{{Name: "o", Output: sink, Delivery: pipeline.DeliveryConfig{MaxWait: time.Millisecond}}},
+		Buffer:     buffer.Options{Dir: h.dir, MaxBytes: 256 << 10, Fsync: buffer.FsyncPolicy("never")},
+		DeadLetter: h.dlq,
+		Logger:     slog.New(slog.NewTextHandler(h.logs, nil)),
+		Metrics:    prometheus.NewRegistry(),
+	})
+	require.NoError(t, err)
+	stop := running(t, p)
+	big := `,"requestObject":"` + strings.Repeat("x", 300<<10) + `"`
+	write(t, p, 0, 3, func(i int) string {
+		if i == 1 {
+			return big
+		}
+		return ""
+	})
+	waitFor(t, sink, 2)
+	stop()
+	assert.Equal(t, []string{"id-00000", "id-00002"}, ids(sink.Events()))
+	dl := h.dlq.Entries()
+	require.Len(t, dl, 1)
+	assert.Equal(t, "pipeline/small", dl[0].Component)
+	assert.Contains(t, dl[0].Reason, "exceeds the buffer's record limit")
+	assert.Contains(t, string(dl[0].Raw), "id-00001")
+}
