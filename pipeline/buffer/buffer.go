@@ -296,7 +296,6 @@ func (b *Buffer) roll(old *segment) (*segment, error) {
 		return nil, err
 	}
 	b.mu.Lock()
-	old.sealed = true
 	b.segs = append(b.segs, s)
 	b.diskBytes += segHeaderSize
 	dead := b.collectLocked()

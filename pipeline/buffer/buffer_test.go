@@ -388,3 +388,33 @@ func TestClosedBuffer(t *testing.T) {
 	assert.ErrorIs(t, b.Append(context.Background(), [][]byte{payload(1)}, nil), ErrClosed)
 	assert.ErrorIs(t, c.Commit(1), ErrClosed)
 }
+
+// TestGroupLargerThanHalfTheBuffer: a group that cannot fit at once is
+// written in chunks as the reader frees space.
+func TestGroupLargerThanHalfTheBuffer(t *testing.T) {
+	opts := testOptions(t.TempDir(), "a")
+	opts.MaxBytes = 256 << 10
+	b := mustOpen(t, opts)
+	const n = 2000 // ~1 MB
+	got := make(chan []int)
+	go func() {
+		c, _ := b.Cursor("a")
+		var nums []int
+		for len(nums) < n {
+			recs, err := c.Next(context.Background(), 100, 0)
+			if !assert.NoError(t, err) {
+				break
+			}
+			nums = append(nums, numbers(t, recs)...)
+			assert.NoError(t, c.Commit(recs[len(recs)-1].End))
+		}
+		got <- nums
+	}()
+	var recs [][]byte
+	for i := range n {
+		recs = append(recs, bigPayload(i)[:500])
+	}
+	require.NoError(t, b.Append(context.Background(), recs, nil))
+	assert.Equal(t, seq(0, n), <-got)
+	assert.LessOrEqual(t, b.Stats().Bytes, opts.MaxBytes)
+}

@@ -102,8 +102,10 @@ func TestCrashKill9(t *testing.T) {
 	next, lastCommit := 0, -1
 	r := rand.New(rand.NewPCG(42, 42))
 	for round, policy := range policies {
+		t0 := time.Now()
 		durable, committed := runAndKill(t, dir, policy, next, lastCommit, r)
-		t.Logf("round %d (%s): started at %d, durable up to %d, committed up to %d", round, policy, next, durable, committed)
+		t.Logf("round %d (%s, %s): started at %d, durable up to %d, committed up to %d",
+			round, policy, time.Since(t0).Round(time.Millisecond), next, durable, committed)
 		if committed >= 0 {
 			lastCommit = committed
 		}

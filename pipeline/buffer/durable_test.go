@@ -239,7 +239,9 @@ func TestFullBlockContextEnds(t *testing.T) {
 	n := fill(t, b, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
-	go func() { errc <- b.Append(ctx, [][]byte{bigPayload(n)}, func() { t.Error("onDurable of a failed append") }) }()
+	go func() {
+		errc <- b.Append(ctx, [][]byte{bigPayload(n)}, func() { t.Error("onDurable of a failed append") })
+	}()
 	cancel()
 	assert.ErrorIs(t, <-errc, context.Canceled)
 	assert.EqualValues(t, n, b.Stats().Records)

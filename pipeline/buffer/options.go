@@ -153,8 +153,8 @@ func (o Options) withDefaults() (Options, error) {
 		switch {
 		case n == "":
 			errs = append(errs, errors.New("cursors: empty name"))
-		case len(n) > 200:
-			errs = append(errs, fmt.Errorf("cursors: name %.20q... is longer than 200 bytes", n))
+		case len(cursorFileName(n)) > 255:
+			errs = append(errs, fmt.Errorf("cursors: name %.20q... is too long for a file name", n))
 		case seen[n]:
 			errs = append(errs, fmt.Errorf("cursors: %q listed twice", n))
 		}

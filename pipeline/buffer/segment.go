@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 )
 
-// segment is one segment file. base, baseSeq and path never change; end and
-// sealed are guarded by Buffer.mu (end is the position after the last
+// segment is one segment file. base, baseSeq and path never change; end is
+// guarded by Buffer.mu (end is the position after the last
 // written record: the head for the active segment). The file is opened
 // lazily for sealed segments and closed when the last reference goes: the
 // Buffer's list holds one, and so do a cursor reading it and the syncer
@@ -21,8 +21,7 @@ type segment struct {
 	baseSeq uint64
 	path    string
 
-	end    Position
-	sealed bool
+	end Position
 
 	refs atomic.Int32
 	fmu  sync.Mutex
@@ -134,7 +133,7 @@ func openSegment(path string, base Position, writable bool) (*segment, error) {
 	if h.base != base {
 		return nil, fmt.Errorf("header says base offset %d, the file name %d", h.base, base)
 	}
-	s := &segment{base: base, baseSeq: h.baseSeq, path: path, end: base + Position(st.Size()-segHeaderSize), sealed: !writable}
+	s := &segment{base: base, baseSeq: h.baseSeq, path: path, end: base + Position(st.Size()-segHeaderSize)}
 	s.refs.Store(1)
 	if writable {
 		s.f = f

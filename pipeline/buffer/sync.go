@@ -29,7 +29,7 @@ func (b *Buffer) syncLoop() {
 		case <-b.stopSync:
 			final = true
 		}
-		synced, fns = b.syncOnce(synced, fns, final)
+		synced, fns = b.syncOnce(synced, fns)
 		if b.opts.Fsync == FsyncInterval {
 			b.syncCursorFiles()
 		}
@@ -39,9 +39,9 @@ func (b *Buffer) syncLoop() {
 	}
 }
 
-// syncOnce makes everything written so far durable (per policy; always on
-// the final call) and fires the callbacks it covers.
-func (b *Buffer) syncOnce(synced Position, fns []func(), final bool) (Position, []func()) {
+// syncOnce makes everything written so far durable (per policy) and fires
+// the callbacks it covers.
+func (b *Buffer) syncOnce(synced Position, fns []func()) (Position, []func()) {
 	b.mu.Lock()
 	target := b.head
 	active := b.segs[len(b.segs)-1]
@@ -52,7 +52,7 @@ func (b *Buffer) syncOnce(synced Position, fns []func(), final bool) (Position, 
 	if failed != nil {
 		return synced, fns
 	}
-	if target > synced && (b.opts.Fsync != FsyncNever || final) {
+	if target > synced && b.opts.Fsync != FsyncNever {
 		// Sealed segments were fsynced when they were sealed.
 		if err := b.opts.fsyncHook(active.f); err != nil {
 			b.fail(fmt.Errorf("fsync segment %s: %w", active.path, err))
@@ -104,9 +104,9 @@ func (b *Buffer) syncCursorFiles() {
 	}
 }
 
-// Close stops the buffer: it waits for the Append in progress, fsyncs,
-// calls the remaining onDurable callbacks, persists every cursor (fsynced)
-// and releases the files and the directory lock. Blocked Append, Next and
+// Close stops the buffer: it waits for the Append in progress, fsyncs
+// (unless the policy is never), calls the remaining onDurable callbacks,
+// persists every cursor (fsynced unless the policy is never) and releases the files and the directory lock. Blocked Append, Next and
 // later calls return ErrClosed. Close is idempotent; later calls return the
 // first call's result.
 func (b *Buffer) Close() error {
@@ -124,6 +124,7 @@ func (b *Buffer) close() error {
 	<-b.syncerDone
 
 	var errs []error
+	durableFS := b.opts.Fsync != FsyncNever
 	b.mu.Lock()
 	failErr := b.failErr
 	b.mu.Unlock()
@@ -136,11 +137,11 @@ func (b *Buffer) close() error {
 			c.win = window{}
 		}
 		c.nextMu.Unlock()
-		if err := c.persist(true); err != nil {
+		if err := c.persist(durableFS); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if len(b.names) > 0 {
+	if durableFS && len(b.names) > 0 {
 		if err := syncDir(b.opts.Dir); err != nil {
 			errs = append(errs, err)
 		}
