@@ -25,6 +25,17 @@
 //   - cursor-<escaped name>.pos: one per cursor, replaced atomically
 //     (temporary file + rename), with its own checksum.
 //
+// # Durability
+//
+// Cursors read records as soon as they are written, before they are
+// durable: the fsync policy delays only the onDurable callbacks, on which
+// the inputs commit their own positions. Sealed segments are fsynced when
+// sealed, new segment files and the directory when created (unless the
+// policy is never). A power loss can therefore lose a tail that a cursor
+// already committed; Open moves such a cursor back to the new end, and the
+// input re-sends the lost records (duplicates, never a loss). A crash of the
+// process (kill -9) loses nothing that Append wrote.
+//
 // # Recovery
 //
 // Open reads the header of every segment and scans only the last (active)

@@ -246,3 +246,25 @@ func TestFullBlockContextEnds(t *testing.T) {
 	assert.ErrorIs(t, <-errc, context.Canceled)
 	assert.EqualValues(t, n, b.Stats().Records)
 }
+
+// TestFsyncFailure: after a failed fsync nothing is reported durable and
+// appends are refused (what reached the disk is unknown).
+func TestFsyncFailure(t *testing.T) {
+	opts := testOptions(t.TempDir(), "a")
+	opts.Fsync = FsyncAlways
+	failed := make(chan struct{})
+	opts.fsyncHook = func(*os.File) error {
+		defer close(failed)
+		return os.ErrInvalid
+	}
+	b, err := Open(opts)
+	require.NoError(t, err)
+	require.NoError(t, b.Append(context.Background(), [][]byte{payload(1)}, func() { t.Error("onDurable after a failed fsync") }))
+	<-failed
+	require.Eventually(t, func() bool {
+		return b.Append(context.Background(), [][]byte{payload(2)}, nil) != nil
+	}, 10*time.Second, time.Millisecond)
+	err = b.Append(context.Background(), [][]byte{payload(2)}, nil)
+	assert.ErrorIs(t, err, os.ErrInvalid)
+	assert.ErrorIs(t, b.Close(), os.ErrInvalid)
+}
