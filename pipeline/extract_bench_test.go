@@ -162,15 +162,20 @@ func benchSets(b *testing.B) []struct {
 	name   string
 	events [][]byte
 } {
-	var corpus [][]byte
+	var corpus, big [][]byte
 	for _, l := range loadCorpus(b) {
 		corpus = append(corpus, l.raw)
+		if len(l.raw) > 100_000 {
+			big = append(big, l.raw)
+		}
 	}
 	return []struct {
 		name   string
 		events [][]byte
 	}{
 		{"corpus", corpus},
+		{"corpus-over-100KB", big}, // 200-640 KB annotations and env values
+
 		{"heavy-300KB", [][]byte{heavyEvent()}},
 		{"metadata-1KB", [][]byte{[]byte(metadataEvent)}},
 	}

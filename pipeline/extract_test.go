@@ -735,7 +735,7 @@ func skipAgree(t *testing.T, s []byte) {
 func TestSkipContainerAgrees(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const alphabet = `"""\\\\{}[]{}[]aaaa   :,Y_y` + "\x7f"
-	for range 200000 {
+	for range 30000 {
 		n := 1 + rng.IntN(300)
 		s := make([]byte, n)
 		s[0] = "{["[rng.IntN(2)]
@@ -757,6 +757,9 @@ func TestSkipContainerAgrees(t *testing.T) {
 		t.Fatal("test input is not JSON")
 	}
 	for n := 1; n <= len(list); n++ {
+		if n > 2048 && n%13 != 0 && n != len(list) {
+			continue // every prefix near the start, a sample further on
+		}
 		skipAgree(t, []byte(list[:n]))
 	}
 	if end, err := exSkipContainer([]byte(list), 0); err != nil || end != len(list) {
