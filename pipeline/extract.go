@@ -37,8 +37,10 @@ func exErr(off int, reason string) error {
 // Extract is a single-pass scanner: it parses the top-level object and the
 // objects under "user", "objectRef" and "responseStatus", and skips every
 // other value (requestObject, responseObject, annotations, ...) by tracking
-// only strings and brackets. It does not allocate unless an extracted string
-// needs decoding (JSON escapes or invalid UTF-8).
+// only strings and brackets, 64 bytes at a time for big values. It does not
+// allocate unless an extracted string needs decoding (JSON escapes or invalid
+// UTF-8: one allocation per such value), a key longer than 24 bytes has
+// escapes, or a skipped value nests deeper than 256 levels.
 //
 // Semantics, chosen to agree with encoding/json decoding into
 // map[string]any:
@@ -66,8 +68,9 @@ func exErr(off int, reason string) error {
 // missing comma or colon, a bad literal or number inside a skipped array or
 // object, or nesting deeper than encoding/json's 10000 levels.
 //
-// Errors are *MalformedEventError (wrapping ErrMalformedEvent) and never
-// point outside raw.
+// Errors are *MalformedEventError (wrapping ErrMalformedEvent) with an
+// Offset within [0, len(raw)]; m is reset on error. Extract never panics and
+// never reads outside raw.
 func Extract(raw []byte, m *Meta) error {
 	return extract(raw, m, nil)
 }

@@ -212,6 +212,10 @@ func TestExtractFields(t *testing.T) {
 		{"empty strings", `{"auditID":"","verb":"","objectRef":{"name":""}}`, fields{}},
 		{"case-sensitive keys", `{"Verb":"get","AUDITID":"a","objectRef":{"Name":"n"}}`, fields{}},
 		{"escaped key", `{"\u0076erb":"get","obj\u0065ctRef":{"n\u0061me":"n"}}`, fields{Verb: "get", Name: "n"}},
+		{"escaped quote right after an 8-byte word of a skipped string",
+			`{"requestURI":"aaaaaaa\"bbbbbbb","kind":"x\\\"yyyyyyyyy\\","verb":"get"}`, fields{Verb: "get"}},
+		{"escaped quote right after an 8-byte word of an extracted string",
+			`{"verb":"aaaaaaa\"bbbbbbb","auditID":"aaaaaaaaaaaaaa\\"}`, fields{Verb: `aaaaaaa"bbbbbbb`, AuditID: `aaaaaaaaaaaaaa\`}},
 		{"long escaped key", `{"\u0076erb\u0076erb\u0076erb\u0076erb\u0076erb\u0076erb":"get"}`, fields{}},
 	}
 	for _, tt := range tests {
