@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // RecordVersion is the version byte AppendRecord writes first.
@@ -47,11 +48,7 @@ func AppendRecord(dst []byte, e *Event) []byte {
 	for _, f := range recFields(e) {
 		n += binary.MaxVarintLen32 + len(*f)
 	}
-	if cap(dst)-len(dst) < n {
-		grown := make([]byte, len(dst), len(dst)+n)
-		copy(grown, dst)
-		dst = grown
-	}
+	dst = slices.Grow(dst, n) // amortized, like append
 	dst = append(dst, RecordVersion)
 	for _, f := range recFields(e) {
 		dst = binary.AppendUvarint(dst, uint64(len(*f)))

@@ -202,3 +202,21 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendRecordGrowsAmortized: appending many records to one buffer must
+// not reallocate it for every record.
+func TestAppendRecordGrowsAmortized(t *testing.T) {
+	e := Event{Raw: []byte(metadataEvent)}
+	var buf []byte
+	grows := 0
+	for range 1000 {
+		before := cap(buf)
+		buf = AppendRecord(buf, &e)
+		if cap(buf) != before {
+			grows++
+		}
+	}
+	if grows > 30 {
+		t.Errorf("%d reallocations for 1000 appends", grows)
+	}
+}
