@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"time"
 )
 
 // read reads e's file from its committed offset to its end: for a backup or
@@ -18,16 +19,28 @@ import (
 func (t *tailer) read(ctx context.Context, e *entry) error {
 	t.st.mu.Lock()
 	start := e.committed
+	t.st.cur = e // from here on, e cannot be declared lost: once open, its file is ours
 	t.st.mu.Unlock()
+	defer func() {
+		t.st.mu.Lock()
+		t.st.cur = nil
+		t.st.mu.Unlock()
+		t.curLag.Store(0)
+	}()
 	src, err := t.open(e, start)
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		t.log.Debug("gzipped backup still being written; waiting", slog.String("path", e.path))
-		return errNotThere
-	case errors.Is(err, errShort):
-		t.log.Error("file is shorter than its committed offset; nothing more to read in it", slog.String("path", e.path), slog.Any("error", err))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// A .gz that does not reach the committed offset yet.
+		t.log.Debug("gzipped backup still being written; waiting", slog.String("path", t.pathOf(e)))
 		t.lines.reset(start)
-		return t.finish(ctx, &source{e: e, path: e.path})
+		if src, err = t.reopenGzip(ctx, e, -1, time.Time{}); err == nil && src == nil {
+			return t.giveUp(ctx, e)
+		}
+	}
+	switch {
+	case errors.Is(err, errShort):
+		t.log.Error("file is shorter than its committed offset; nothing more to read in it", slog.String("path", t.pathOf(e)), slog.Any("error", err))
+		t.lines.reset(start)
+		return t.finish(ctx, &source{e: e, path: t.pathOf(e)})
 	case err != nil:
 		return err
 	}
@@ -43,9 +56,6 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 				return perr
 			}
 			if err == nil {
-				if serr := t.maybeScan(ctx, src.e); serr != nil {
-					return serr
-				}
 				continue
 			}
 		}
@@ -57,8 +67,12 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 					return err
 				}
 				src.close()
-				if src, err = t.reopenGzip(ctx, src.e); err != nil {
+				e := src.e
+				if src, err = t.reopenGzip(ctx, e, src.size, src.mtime); err != nil {
 					return err
+				}
+				if src == nil { // never completed: give up on the rest
+					return t.giveUp(ctx, e)
 				}
 				continue
 			}
@@ -82,6 +96,7 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 			}
 			continue
 		case size > l.pos:
+			t.curLag.Store(size - l.pos)
 			continue
 		}
 		if t.moved(src) {
@@ -94,27 +109,55 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 	}
 }
 
-// reopenGzip waits, then reopens a .gz at the committed position of what was
-// handed over, until it can be read further.
-func (t *tailer) reopenGzip(ctx context.Context, e *entry) (*source, error) {
+// reopenGzip waits for a .gz that ended before its trailer to change, then
+// reopens it at the position after the last whole line handed over. size
+// and mtime describe the file as it was when it was found truncated. It
+// returns a nil source when the file stays unchanged for gzStall (a .gz that
+// will never be completed) or disappears.
+func (t *tailer) reopenGzip(ctx context.Context, e *entry, size int64, mtime time.Time) (*source, error) {
+	since := time.Now()
+	off := t.lines.consumed
+	path := t.pathOf(e)
 	for {
 		if err := t.wait(ctx); err != nil {
 			return &source{}, err
 		}
-		src, err := t.open(e, t.lines.consumed)
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			t.log.Error("truncated gzipped backup disappeared", slog.String("path", path), slog.Int64("offset", off))
+			return nil, nil
+		}
+		if err != nil || (fi.Size() == size && fi.ModTime().Equal(mtime)) {
+			if time.Since(since) >= t.in.gzStall {
+				t.log.Error("gzipped backup is truncated and has not changed for a while; giving up on the rest of it",
+					slog.String("path", path), slog.Int64("offset", off), slog.Duration("unchanged_for", time.Since(since)))
+				return nil, nil
+			}
+			continue
+		}
+		size, mtime, since = fi.Size(), fi.ModTime(), time.Now()
+		src, err := t.open(e, off)
 		switch {
 		case err == nil:
-			t.lines.reset(t.lines.consumed)
+			t.lines.reset(off)
 			return src, nil
 		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errNotThere):
-			if serr := t.maybeScan(ctx, e); serr != nil {
-				return &source{}, serr
-			}
 			continue
 		default:
 			return &source{}, err
 		}
 	}
+}
+
+// giveUp finishes a .gz that stays truncated, reporting the rest as lost.
+func (t *tailer) giveUp(ctx context.Context, e *entry) error {
+	off := t.lines.consumed
+	t.lines.reset(off) // the partial line of the truncated stream is part of the loss
+	t.st.mu.Lock()
+	t.reportLostLocked(e, off, "gzipped backup stays truncated")
+	path := e.path
+	t.st.mu.Unlock()
+	return t.finish(ctx, &source{e: e, path: path})
 }
 
 // finish closes the book on a file read to its end: a last line without a
@@ -140,12 +183,17 @@ func (t *tailer) finish(ctx context.Context, src *source) error {
 	}
 	e := src.e
 	t.st.push(&mark{e: e, off: l.consumed, finished: true, ready: true})
+	t.st.mu.Lock()
 	e.readDone = true
+	t.st.mu.Unlock()
 	t.log.Debug("file read to its end", slog.String("path", src.path), slog.Int64("offset", l.consumed))
-	if err := t.scan(ctx, nil); err != nil {
+	if err := t.scan(ctx); err != nil {
 		return err
 	}
-	if src.active && e.stamp == "" {
+	t.st.mu.Lock()
+	stamp := e.stamp
+	t.st.mu.Unlock()
+	if src.active && stamp == "" {
 		t.log.Info("the active file was replaced or removed without a lumberjack rename; continuing with the next file",
 			slog.String("path", src.path), slog.Int64("offset", l.consumed))
 	}
@@ -168,14 +216,15 @@ func (t *tailer) truncated(ctx context.Context, src *source, size int64) error {
 	l.skipping = false
 	l.start, l.end = 0, 0
 	t.st.push(&mark{e: old, off: l.consumed, finished: true, ready: true})
-	old.readDone = true
-	prefix, err := readPrefix(src.f, make([]byte, fpMax))
+	prefix, err := readPrefix(src.f, t.fpBuf)
 	if err != nil {
 		return err
 	}
-	ne := &entry{id: newIdentity(src.dev, src.ino, prefix), path: src.path, after: old.after, size: size}
 	t.st.mu.Lock()
+	old.readDone = true
+	ne := &entry{id: newIdentity(src.dev, src.ino, prefix), path: src.path, after: old.after, size: size}
 	t.st.addLocked(ne)
+	t.st.cur = ne
 	t.st.changedLocked()
 	t.st.mu.Unlock()
 	src.e = ne
@@ -205,43 +254,41 @@ func (t *tailer) moved(src *source) bool {
 func (t *tailer) idle(ctx context.Context, src *source) error {
 	e := src.e
 	pos := t.lines.pos
-	check := e.id.FPLen < fpMax && pos > int64(e.id.FPLen)
-	if check || e.size != pos {
-		if check {
-			ok, err := t.refreshFingerprint(src)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return t.truncated(ctx, src, pos)
-			}
-		}
-		t.st.mu.Lock()
+	t.st.mu.Lock()
+	grow := e.size != pos
+	if grow {
 		e.size = pos
 		t.st.changedLocked()
-		t.st.mu.Unlock()
 	}
-	t.updateLag(src, e)
-	if err := t.wait(ctx); err != nil {
-		return err
-	}
-	// Woken up: before reading on, make sure the file was not rewritten
-	// from the start meanwhile (copytruncate followed by new writes).
-	t.ticked = false
-	{
+	t.st.mu.Unlock()
+	if grow {
 		ok, err := t.refreshFingerprint(src)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			fi, err := src.f.Stat()
-			if err != nil {
-				return fmt.Errorf("stat %s: %w", src.path, err)
-			}
-			return t.truncated(ctx, src, fi.Size())
+			return t.truncated(ctx, src, pos)
 		}
 	}
-	return t.maybeScan(ctx, e)
+	t.curLag.Store(0)
+	t.updateLag()
+	if err := t.wait(ctx); err != nil {
+		return err
+	}
+	// Woken up: before reading on, make sure the file was not rewritten
+	// from the start meanwhile (copytruncate followed by new writes).
+	ok, err := t.refreshFingerprint(src)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fi, err := src.f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", src.path, err)
+		}
+		return t.truncated(ctx, src, fi.Size())
+	}
+	return nil
 }
 
 // refreshFingerprint checks that the file still starts with the bytes of
@@ -254,14 +301,14 @@ func (t *tailer) refreshFingerprint(src *source) (bool, error) {
 	}
 	e := src.e
 	c := &candidate{dev: src.dev, ino: src.ino, prefix: prefix, complete: true}
+	t.st.mu.Lock()
+	defer t.st.mu.Unlock()
 	if e.id.match(c) != isMatch {
 		return false, nil
 	}
 	if len(prefix) > e.id.FPLen {
-		t.st.mu.Lock()
 		e.id = e.id.extend(prefix)
 		t.st.changedLocked()
-		t.st.mu.Unlock()
 	}
 	return true, nil
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,7 @@ type harness struct {
 	dl    *dlRecorder
 	reg   *prometheus.Registry
 	hook  func(*tailer)
+	tune  func(*Input) // applied to each input before it runs
 }
 
 func newHarness(t *testing.T) *harness {
@@ -91,11 +94,30 @@ func (h *harness) start(sink *recSink, mods ...func(*Config)) *run {
 	in, err := New(h.config(mods...), set)
 	require.NoError(h.t, err)
 	in.ckptEvery = 10 * time.Millisecond
-	in.onTailer = h.hook
+	ready := make(chan struct{})
+	in.onStarted = func(t *tailer) {
+		if h.hook != nil {
+			h.hook(t)
+		}
+		close(ready)
+	}
+	if h.tune != nil {
+		h.tune(in)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &run{in: in, sink: sink, cancel: cancel, done: make(chan error, 1), reg: h.reg}
+	_, dirErr := os.Stat(h.dir)
 	go func() { r.done <- in.Run(ctx, sink) }()
 	h.t.Cleanup(func() { cancel(); <-r.done })
+	if dirErr == nil {
+		// Started (first checkpoint written): what is written from now on
+		// is not history.
+		select {
+		case <-ready:
+		case <-time.After(10 * time.Second):
+			h.t.Fatal("input did not start")
+		}
+	}
 	return r
 }
 
@@ -286,6 +308,10 @@ func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg strin
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if os.Getenv("AUDITLOG_TEST_STACKS") != "" {
+				buf := make([]byte, 1<<20)
+				t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+			}
 			t.Fatalf("timed out after %s: "+msg, append([]any{timeout}, args...)...)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -370,3 +396,5 @@ func requireLines(t *testing.T, want, got [][]byte) {
 // settle waits a few poll intervals so that extra (duplicate) events would
 // have arrived.
 func settle() { time.Sleep(150 * time.Millisecond) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

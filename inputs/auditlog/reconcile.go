@@ -9,13 +9,15 @@ import (
 // reconcile matches the chain against a directory listing: known files get
 // their new path and stamp, files that disappeared before they were read are
 // reported lost, and files not seen before that are newer than the history
-// horizon join the chain. cur is the entry being read (its file is open, so
-// it cannot be lost). It reports whether some .gz could not be identified
-// yet (the caller then does not move to a file that might come after it).
-func (t *tailer) reconcile(l *listing, cur *entry) (waiting bool) {
+// horizon join the chain. The entry being read (st.cur) cannot be lost: its
+// file is open. While some .gz cannot be identified yet, nothing is declared
+// lost. The caller holds scanMu.
+func (t *tailer) reconcile(l *listing) {
 	st := t.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	cur := st.cur
+	waiting := false
 	// A .gz that stays truncated or corrupt for too long is left out, so
 	// that the files it might have been are reported lost instead of being
 	// waited for forever.
@@ -102,7 +104,6 @@ func (t *tailer) reconcile(l *listing, cur *entry) (waiting bool) {
 	}
 	st.sortLocked()
 	st.changedLocked()
-	return waiting
 }
 
 // bestMatch finds e's file in the listing: the plain file with its inode
@@ -167,28 +168,36 @@ func (t *tailer) update(e *entry, c *candidate) {
 	}
 }
 
-// lostLocked reports a file that disappeared before it was read to its end.
+// lostLocked reports a file that disappeared before it was read to its end,
+// and drops it from the chain.
 func (t *tailer) lostLocked(e *entry) {
-	lost := int64(-1)
-	if e.size >= 0 {
-		lost = max(e.size-e.committed, 0)
-	}
-	t.in.met.lostFiles.Inc()
-	attrs := []any{slog.String("path", e.path), slog.String("identity", e.id.String()),
-		slog.Int64("committed_offset", e.committed), slog.Int64("size_at_last_sight", e.size)}
-	if lost >= 0 {
-		t.in.met.lostBytes.Add(float64(lost))
-		attrs = append(attrs, slog.Int64("bytes_lost", lost))
-	} else {
-		attrs = append(attrs, slog.String("bytes_lost", "unknown"))
-	}
-	t.log.Error("audit log file disappeared before it was read to its end (deleted by maxbackup/maxage while the input was behind or stopped?): its unread lines are lost", attrs...)
+	t.reportLostLocked(e, e.committed, "audit log file disappeared before it was read to its end (deleted by maxbackup/maxage while the input was behind or stopped?)")
 	for i, x := range t.st.chain {
 		if x == e {
 			t.st.dropLocked(i)
 			break
 		}
 	}
+}
+
+// reportLostLocked logs and counts what is lost of e beyond offset off. A
+// file that was read up to its size at last sight is only warned about:
+// whatever was appended to it after that sight cannot be known.
+func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
+	attrs := []any{slog.String("path", e.path), slog.String("identity", e.id.String()),
+		slog.Int64("committed_offset", off), slog.Int64("size_at_last_sight", e.size)}
+	if e.size >= 0 && off >= e.size {
+		t.log.Warn(why+"; it had been read up to its size when last seen, anything appended after that is lost", attrs...)
+		return
+	}
+	t.in.met.lostFiles.Inc()
+	if e.size >= 0 {
+		t.in.met.lostBytes.Add(float64(e.size - off))
+		attrs = append(attrs, slog.Int64("bytes_lost", e.size-off))
+	} else {
+		attrs = append(attrs, slog.String("bytes_lost", "unknown"))
+	}
+	t.log.Error(why+": its unread lines are lost", attrs...)
 }
 
 // gzipStalled reports a .gz that stays truncated or corrupt for longer than

@@ -6,9 +6,9 @@ import (
 )
 
 // entry is one file of the log's chain (the active file or a backup) that
-// the input knows. Fields above the line are persisted in the checkpoint and
-// guarded by state.mu for writing; the reading goroutine, their only writer
-// besides the commit path (committed, finished), may read them unlocked.
+// the input knows. All fields are guarded by state.mu: the reading
+// goroutine, the discovery goroutine (scans) and the commit path (committed,
+// finished) all change them.
 type entry struct {
 	id   identity
 	path string // where it was last seen
@@ -23,8 +23,7 @@ type entry struct {
 	finished  bool  // read to its end after rotation, and that end committed
 	seq       uint64
 
-	// Reading goroutine only.
-	readDone bool // read to its end; the finishing mark is queued
+	readDone bool // read to its end by the reader; the finishing mark is queued
 }
 
 // key orders entries and backups in time: a backup's stamp, or for a file
@@ -65,6 +64,7 @@ type state struct {
 	version uint64 // bumped whenever anything persisted changed
 	marks   []*mark
 	dirty   chan struct{} // capacity 1: the checkpoint writer's doorbell
+	cur     *entry        // the entry whose file the reader has open
 }
 
 func newState() *state { return &state{dirty: make(chan struct{}, 1)} }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -37,7 +39,7 @@ type Input struct {
 	extract   func([]byte, *pipeline.Meta) error
 	ckptEvery time.Duration
 	gzStall   time.Duration
-	onTailer  func(*tailer) // test hook: sees each Run's reading state
+	onStarted func(*tailer) // test hook: each Run's reading state, once started
 }
 
 // Run reads until ctx ends, then persists the committed positions and
@@ -60,15 +62,15 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	cp := &checkpointer{path: in.ckptPath, active: in.cfg.Path, st: st, every: in.ckptEvery}
 	t := newTailer(in, st, sink, wt)
 	defer t.tick.Stop()
-	if in.onTailer != nil {
-		in.onTailer(t)
-	}
 
 	err = t.start(runCtx, had)
 	if err == nil {
 		// The first position is durable before anything is read: a crash
 		// right after must not apply start_at again.
 		err = cp.save()
+	}
+	if err == nil && in.onStarted != nil {
+		in.onStarted(t)
 	}
 	if err == nil {
 		stop := make(chan struct{})
@@ -95,24 +97,26 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	return nil
 }
 
-// tailer is one Run's reading state, used by the reading goroutine only
-// (except st, which the commit path shares).
+// tailer is one Run's reading state. The reading goroutine owns lines and
+// the open file; scans (directory listing and reconciliation) run on the
+// discovery goroutine and on the reader at file transitions, one at a time
+// (scanMu); st is shared with the commit path.
 type tailer struct {
 	in    *Input
 	st    *state
 	sink  pipeline.EventSink
-	sc    *scanner
 	wt    *watcher
 	log   *slog.Logger
 	lines *lines
+	tick  *time.Ticker
+	fpBuf []byte
+	// lag of the open file (its size minus what was read), for the gauge
+	curLag atomic.Int64
 
-	tick     *time.Ticker
-	ticked   bool
-	polls    int
-	lastScan time.Time
+	scanMu   sync.Mutex // guards the fields below
+	sc       *scanner
 	gzWatch  map[string]gzStall
 	noDirLog bool
-	fpBuf    []byte
 }
 
 func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tailer {
@@ -130,7 +134,9 @@ func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tail
 // first start, picks the active file and where to start in it.
 func (t *tailer) start(ctx context.Context, had bool) error {
 	if !had {
+		t.scanMu.Lock()
 		l, err := t.sc.list("~") // "~" sorts after every stamp: only the newest stamp is wanted
+		t.scanMu.Unlock()
 		if err != nil && !errors.Is(err, errNoDir) {
 			return err
 		}
@@ -140,7 +146,7 @@ func (t *tailer) start(ctx context.Context, had bool) error {
 			t.st.mu.Unlock()
 		}
 	}
-	if err := t.scan(ctx, nil); err != nil {
+	if err := t.scan(ctx); err != nil {
 		return err
 	}
 	t.st.mu.Lock()
@@ -196,8 +202,20 @@ func lastLineEnd(path string, size int64) (int64, error) {
 	return 0, nil
 }
 
-// run reads the chain's files in order until ctx ends.
+// run reads the chain's files in order until ctx ends, with the discovery
+// goroutine keeping the chain up to date meanwhile.
 func (t *tailer) run(ctx context.Context) error {
+	dctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.discover(dctx)
+	}()
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
 	for {
 		if ctx.Err() != nil {
 			return errStopped
@@ -207,19 +225,19 @@ func (t *tailer) run(ctx context.Context) error {
 			if err := t.wait(ctx); err != nil {
 				return err
 			}
-			if err := t.scan(ctx, nil); err != nil {
+			if err := t.scan(ctx); err != nil {
 				return err
 			}
 			continue
 		}
-		path := e.path
+		path := t.pathOf(e)
 		err := t.read(ctx, e)
 		if errors.Is(err, errNotThere) {
 			// Moved since the last scan: find it again, or learn it is lost.
-			if err := t.scan(ctx, nil); err != nil {
+			if err := t.scan(ctx); err != nil {
 				return err
 			}
-			if t.next() == e && e.path == path {
+			if t.next() == e && t.pathOf(e) == path {
 				if err := t.wait(ctx); err != nil {
 					return err
 				}
@@ -228,6 +246,26 @@ func (t *tailer) run(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+}
+
+// discover rescans the directory when notifications say files appeared,
+// moved or vanished, and every few polls regardless, so that files are
+// known (and their loss noticed) even while the reader is blocked on a slow
+// pipeline.
+func (t *tailer) discover(ctx context.Context) {
+	tick := time.NewTicker(scanEveryPolls * time.Duration(t.in.cfg.PollInterval))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.wt.scan:
+		case <-tick.C:
+		}
+		if err := t.scan(ctx); err != nil {
+			t.log.Warn("directory scan failed", slog.Any("error", err))
 		}
 	}
 }
@@ -244,6 +282,13 @@ func (t *tailer) next() *entry {
 	return nil
 }
 
+// pathOf reads e.path under the lock.
+func (t *tailer) pathOf(e *entry) string {
+	t.st.mu.Lock()
+	defer t.st.mu.Unlock()
+	return e.path
+}
+
 // wait blocks until a notification, a poll tick or the end of ctx.
 func (t *tailer) wait(ctx context.Context) error {
 	select {
@@ -251,16 +296,14 @@ func (t *tailer) wait(ctx context.Context) error {
 		return errStopped
 	case <-t.wt.wake:
 	case <-t.tick.C:
-		t.ticked = true
-		t.polls++
 	}
 	return nil
 }
 
 // scan lists the directory and reconciles the chain with it.
-func (t *tailer) scan(ctx context.Context, cur *entry) error {
-	t.wt.rescan.Store(false)
-	t.lastScan = time.Now()
+func (t *tailer) scan(ctx context.Context) error {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
 	t.st.mu.Lock()
 	cutoff := t.st.horizonLocked()
 	t.st.mu.Unlock()
@@ -280,31 +323,18 @@ func (t *tailer) scan(ctx context.Context, cur *entry) error {
 		if !l.stable && attempt < 5 && ctx.Err() == nil {
 			continue
 		}
-		t.reconcile(l, cur)
-		t.updateLag(nil, cur)
+		t.reconcile(l)
+		t.updateLag()
 		return nil
 	}
 }
 
-// maybeScan rescans when notifications asked for it or it has been a while.
-func (t *tailer) maybeScan(ctx context.Context, cur *entry) error {
-	if t.wt.rescan.Load() || time.Since(t.lastScan) >= scanEveryPolls*time.Duration(t.in.cfg.PollInterval) {
-		return t.scan(ctx, cur)
-	}
-	return nil
-}
-
 // updateLag refreshes the lag gauge: bytes known to be written but not read.
-func (t *tailer) updateLag(src *source, cur *entry) {
-	var lag int64
-	if src != nil {
-		if fi, err := src.f.Stat(); err == nil && !src.gz {
-			lag += max(fi.Size()-t.lines.pos, 0)
-		}
-	}
+func (t *tailer) updateLag() {
+	lag := t.curLag.Load()
 	t.st.mu.Lock()
 	for _, e := range t.st.chain {
-		if e != cur && !e.readDone && !e.finished && e.size > 0 {
+		if e != t.st.cur && !e.readDone && !e.finished && e.size > 0 {
 			lag += max(e.size-e.committed, 0)
 		}
 	}
@@ -325,17 +355,22 @@ type source struct {
 	gz       bool
 	active   bool // opened through the active path: it may grow, rotate or be truncated
 	dev, ino uint64
+	size     int64 // when opened
+	mtime    time.Time
 }
 
 func (s *source) close() {
-	if s.f != nil {
+	if s != nil && s.f != nil {
 		s.f.Close()
 	}
 }
 
 // open opens e's file and positions it at off, checking it is still e.
 func (t *tailer) open(e *entry, off int64) (*source, error) {
-	src := &source{e: e, path: e.path, gz: strings.HasSuffix(e.path, gzSuffix), active: e.path == t.in.names.active}
+	t.st.mu.Lock()
+	path, id := e.path, e.id
+	t.st.mu.Unlock()
+	src := &source{e: e, path: path, gz: strings.HasSuffix(path, gzSuffix), active: path == t.in.names.active}
 	f, err := os.Open(src.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNotThere
@@ -350,6 +385,7 @@ func (t *tailer) open(e *entry, off int64) (*source, error) {
 		return nil, fmt.Errorf("stat %s: %w", src.path, err)
 	}
 	src.dev, src.ino = devIno(fi)
+	src.size, src.mtime = fi.Size(), fi.ModTime()
 	c := &candidate{path: src.path, gz: src.gz, dev: src.dev, ino: src.ino, complete: true}
 	if src.gz {
 		c.prefix, c.complete, _ = gzipPrefix(f)
@@ -360,7 +396,7 @@ func (t *tailer) open(e *entry, off int64) (*source, error) {
 			return nil, err
 		}
 	}
-	if e.id.match(c) != isMatch {
+	if id.match(c) != isMatch {
 		f.Close()
 		return nil, errNotThere
 	}

@@ -8,26 +8,24 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
 
 // watcher turns filesystem notifications on the log's directory into a
-// doorbell for the reading goroutine (wake) and a request to rescan the
-// directory (rescan) when files appeared, moved or vanished. Polling covers
+// doorbell for the reading goroutine (wake) and one for the discovery
+// goroutine (scan) when files appeared, moved or vanished. Polling covers
 // whatever notifications miss.
 type watcher struct {
-	w      *fsnotify.Watcher // nil when notifications are unavailable
-	wake   chan struct{}     // capacity 1
-	rescan atomic.Bool
-	done   chan struct{}
+	w    *fsnotify.Watcher // nil when notifications are unavailable
+	wake chan struct{}     // capacity 1
+	scan chan struct{}     // capacity 1
+	done chan struct{}
 }
 
 func newWatcher(n namer, log *slog.Logger) *watcher {
-	wt := &watcher{wake: make(chan struct{}, 1), done: make(chan struct{})}
-	wt.rescan.Store(true)
+	wt := &watcher{wake: make(chan struct{}, 1), scan: make(chan struct{}, 1), done: make(chan struct{})}
 	w, err := fsnotify.NewWatcher()
 	if err == nil {
 		err = w.Add(n.dir)
@@ -55,25 +53,25 @@ func newWatcher(n namer, log *slog.Logger) *watcher {
 					continue
 				}
 				if ev.Op&(fsnotify.Create|fsnotify.Rename|fsnotify.Remove) != 0 {
-					wt.rescan.Store(true)
+					ring(wt.scan)
 				}
-				wt.ring()
+				ring(wt.wake)
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
 				}
 				log.Warn("filesystem notification error; rescanning", slog.Any("error", err))
-				wt.rescan.Store(true)
-				wt.ring()
+				ring(wt.scan)
+				ring(wt.wake)
 			}
 		}
 	}()
 	return wt
 }
 
-func (wt *watcher) ring() {
+func ring(c chan struct{}) {
 	select {
-	case wt.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
