@@ -813,29 +813,26 @@ func exSkipBlocks(s []byte, i int, n *exNest) (int, bool) {
 
 		if inString != 0 && quotes == 0 {
 			// The whole block was inside a string, without any quote (a
-			// long value, not escaped JSON): find its end with
-			// IndexByte, honouring backslashes.
+			// long value, not escaped JSON): jump to the next quote with
+			// IndexByte. Counting the backslashes before it from j, an
+			// escape boundary, tells whether it ends the string.
 			j := i + int(escCarry)
-			for {
-				if j > len(s) {
-					return 0, false
-				}
-				k := bytes.IndexByte(s[j:], '"')
-				if k < 0 {
-					return 0, false
-				}
-				k += j
-				r := k - 1
-				for r >= j && s[r] == '\\' {
-					r--
-				}
-				if (k-1-r)&1 == 0 {
-					i = k + 1
-					break
-				}
-				j = k + 1
+			if j > len(s) {
+				return 0, false
 			}
-			inString, escCarry = 0, 0
+			k := bytes.IndexByte(s[j:], '"')
+			if k < 0 {
+				return 0, false
+			}
+			k += j
+			r := k - 1
+			for r >= j && s[r] == '\\' {
+				r--
+			}
+			if (k-1-r)&1 == 0 {
+				inString = 0
+			} // else an escaped quote: still inside the string
+			i, escCarry = k+1, 0
 		}
 	}
 }
