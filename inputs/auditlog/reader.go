@@ -73,7 +73,9 @@ func (t *tailer) room(ctx context.Context, src *source) error {
 	n := copy(l.buf, l.buf[l.start:l.end])
 	l.start, l.end = 0, n
 	if len(l.buf)-l.end < l.readSize {
-		nb := make([]byte, max(2*len(l.buf), l.end+l.readSize))
+		// The unfinished line is at most maxLine long (longer ones are
+		// skipped), so the buffer never needs more than maxLine+readSize.
+		nb := make([]byte, max(min(2*len(l.buf), l.maxLine+l.readSize), l.end+l.readSize))
 		copy(nb, l.buf[:l.end])
 		l.buf = nb
 	}

@@ -51,7 +51,8 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 		return fmt.Errorf("auditlog %q: %w", in.set.Name, err)
 	}
 	poll := time.Duration(in.cfg.PollInterval)
-	if err := waitDir(ctx, in.names.dir, poll, in.log); err != nil {
+	waited, err := waitDir(ctx, in.names.dir, poll, in.log)
+	if err != nil {
 		return nil // stopped while waiting
 	}
 	wt := newWatcher(in.names, in.log)
@@ -63,7 +64,9 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	t := newTailer(in, st, sink, wt)
 	defer t.tick.Stop()
 
-	err = t.start(runCtx, had)
+	// A directory created after the start holds nothing from before it:
+	// with no checkpoint, all of it is read (start_at has nothing to skip).
+	err = t.start(runCtx, had, waited)
 	if err == nil {
 		// The first position is durable before anything is read: a crash
 		// right after must not apply start_at again.
@@ -131,9 +134,10 @@ func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tail
 }
 
 // start resolves the checkpoint against the directory, or, on the very
-// first start, picks the active file and where to start in it.
-func (t *tailer) start(ctx context.Context, had bool) error {
-	if !had {
+// first start, picks the active file and where to start in it. fresh says
+// the directory did not exist when Run started.
+func (t *tailer) start(ctx context.Context, had, fresh bool) error {
+	if !had && !fresh {
 		t.scanMu.Lock()
 		l, err := t.sc.list("~") // "~" sorts after every stamp: only the newest stamp is wanted
 		t.scanMu.Unlock()
@@ -156,7 +160,7 @@ func (t *tailer) start(ctx context.Context, had bool) error {
 			if e.path != t.in.names.active {
 				continue
 			}
-			if t.in.cfg.StartAt == StartEnd {
+			if t.in.cfg.StartAt == StartEnd && !fresh {
 				off, err := lastLineEnd(e.path, e.size)
 				if err != nil {
 					return err

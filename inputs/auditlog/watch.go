@@ -84,8 +84,9 @@ func (wt *watcher) close() {
 }
 
 // waitDir returns once dir exists, polling every interval; it logs once
-// while waiting. It returns ctx's error if ctx ends first.
-func waitDir(ctx context.Context, dir string, every time.Duration, log *slog.Logger) error {
+// while waiting and reports whether it had to wait. It returns ctx's error
+// if ctx ends first.
+func waitDir(ctx context.Context, dir string, every time.Duration, log *slog.Logger) (waited bool, err error) {
 	logged := false
 	for {
 		fi, err := os.Stat(dir)
@@ -93,7 +94,7 @@ func waitDir(ctx context.Context, dir string, every time.Duration, log *slog.Log
 			if logged {
 				log.Info("audit log directory appeared", slog.String("dir", dir))
 			}
-			return nil
+			return logged, nil
 		}
 		if !logged {
 			if err == nil {
@@ -108,7 +109,7 @@ func waitDir(ctx context.Context, dir string, every time.Duration, log *slog.Log
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return logged, ctx.Err()
 		case <-time.After(every):
 		}
 	}
