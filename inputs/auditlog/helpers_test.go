@@ -398,3 +398,5 @@ func requireLines(t *testing.T, want, got [][]byte) {
 func settle() { time.Sleep(150 * time.Millisecond) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
