@@ -45,6 +45,9 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 		return err
 	}
 	defer func() { src.close() }()
+	t.st.mu.Lock()
+	t.st.curDev, t.st.curIno = src.dev, src.ino
+	t.st.mu.Unlock()
 	l := t.lines
 	l.reset(start)
 	t.log.Debug("reading file", slog.String("path", src.path), slog.Int64("offset", start), slog.Bool("active", src.active))

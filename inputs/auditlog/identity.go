@@ -91,8 +91,7 @@ func (id identity) extend(prefix []byte) identity {
 	if len(prefix) <= id.FPLen {
 		return id
 	}
-	n := newIdentity(id.Dev, id.Ino, prefix)
-	return n
+	return newIdentity(id.Dev, id.Ino, prefix)
 }
 
 // readPrefix reads up to fpMax bytes from the start of a plain file.

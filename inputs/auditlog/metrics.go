@@ -33,7 +33,11 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		if err != nil {
 			return nil, err
 		}
-		return v.(*prometheus.CounterVec).With(l), nil
+		cv, ok := v.(*prometheus.CounterVec)
+		if !ok {
+			return nil, fmt.Errorf("metric %s is already registered as a %T", n, v)
+		}
+		return cv.With(l), nil
 	}
 	var m metrics
 	var err error
@@ -59,7 +63,13 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.deadLetter = dl.(*prometheus.CounterVec).MustCurryWith(l)
+	dlv, ok := dl.(*prometheus.CounterVec)
+	if !ok {
+		return nil, fmt.Errorf("metric kubetrail_input_dead_letter_events_total is already registered as a %T", dl)
+	}
+	if m.deadLetter, err = dlv.CurryWith(l); err != nil {
+		return nil, fmt.Errorf("metric kubetrail_input_dead_letter_events_total: %w", err)
+	}
 	lag, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kubetrail_input_lag_bytes",
 		Help: "Bytes written to the input's files but not read yet (estimate, refreshed at end of file and on rescans).",
@@ -67,7 +77,11 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.lag = lag.(*prometheus.GaugeVec).With(l)
+	lv, ok := lag.(*prometheus.GaugeVec)
+	if !ok {
+		return nil, fmt.Errorf("metric kubetrail_input_lag_bytes is already registered as a %T", lag)
+	}
+	m.lag = lv.With(l)
 	return &m, nil
 }
 

@@ -1,7 +1,6 @@
 package auditlog
 
 import (
-	"errors"
 	"log/slog"
 	"time"
 )
@@ -36,6 +35,15 @@ func (t *tailer) reconcile(l *listing) {
 		}
 	}
 	used := make(map[*candidate]bool)
+	if cur != nil {
+		// The open file may have been rewritten in place (copytruncate):
+		// whatever it holds now, the reader deals with it, not discovery.
+		for _, c := range l.all() {
+			if !c.gz && c.dev == st.curDev && c.ino == st.curIno {
+				used[c] = true
+			}
+		}
+	}
 	var missing []*entry
 	for _, e := range st.chain {
 		c, res := bestMatch(e, l)
@@ -236,5 +244,3 @@ type gzStall struct {
 	since    time.Time
 	reported bool
 }
-
-var errStopped = errors.New("stopped")

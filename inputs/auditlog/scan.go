@@ -108,6 +108,23 @@ type listing struct {
 	stable bool
 }
 
+// all returns every candidate of the listing.
+func (l *listing) all() []*candidate {
+	var cs []*candidate
+	if l.active != nil {
+		cs = append(cs, l.active)
+	}
+	for _, g := range l.groups {
+		if g.plain != nil {
+			cs = append(cs, g.plain)
+		}
+		if g.gz != nil {
+			cs = append(cs, g.gz)
+		}
+	}
+	return cs
+}
+
 // gzKey identifies an unchanged .gz for the prefix cache.
 type gzKey struct {
 	path     string

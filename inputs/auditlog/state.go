@@ -65,6 +65,9 @@ type state struct {
 	marks   []*mark
 	dirty   chan struct{} // capacity 1: the checkpoint writer's doorbell
 	cur     *entry        // the entry whose file the reader has open
+	// curDev, curIno identify the open file (while cur != nil): a file with
+	// them is cur's, even if rewritten in place (the reader handles that).
+	curDev, curIno uint64
 }
 
 func newState() *state { return &state{dirty: make(chan struct{}, 1)} }

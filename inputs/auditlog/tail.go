@@ -267,6 +267,7 @@ func (t *tailer) discover(ctx context.Context) {
 			return
 		case <-t.wt.scan:
 		case <-tick.C:
+			t.wt.rewatch(t.in.names.dir, t.log)
 		}
 		if err := t.scan(ctx); err != nil {
 			t.log.Warn("directory scan failed", slog.Any("error", err))
@@ -346,8 +347,12 @@ func (t *tailer) updateLag() {
 	t.in.met.lag.Set(float64(lag))
 }
 
-// errNotThere: the file of an entry is not at its last known path.
-var errNotThere = errors.New("file not where it was last seen")
+var (
+	// errNotThere: the file of an entry is not at its last known path.
+	errNotThere = errors.New("file not where it was last seen")
+	// errStopped: ctx ended; Run returns nil.
+	errStopped = errors.New("stopped")
+)
 
 // source is the open file being read.
 type source struct {

@@ -69,6 +69,19 @@ func newWatcher(n namer, log *slog.Logger) *watcher {
 	return wt
 }
 
+// rewatch adds the directory to the watcher again after it was removed
+// and created anew (the watch dies with the directory).
+func (wt *watcher) rewatch(dir string, log *slog.Logger) {
+	if wt.w == nil || len(wt.w.WatchList()) > 0 {
+		return
+	}
+	if err := wt.w.Add(dir); err == nil {
+		log.Info("watching the audit log directory again", slog.String("dir", dir))
+		ring(wt.scan)
+		ring(wt.wake)
+	}
+}
+
 func ring(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
