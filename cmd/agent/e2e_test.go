@@ -101,7 +101,18 @@ func TestKill9WhileApiserverRotates(t *testing.T) {
 func testKill9(t *testing.T, compress bool) {
 	bin, err := buildAgent()
 	require.NoError(t, err)
-	dir := t.TempDir()
+	// Not t.TempDir: lumberjack's compression goroutine, which has no way to
+	// be stopped, may still be writing a .gz when the test ends.
+	dir, err := os.MkdirTemp("", "kubetrail-e2e-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	auditDir, outDir := filepath.Join(dir, "audit"), filepath.Join(dir, "out")
 	require.NoError(t, os.MkdirAll(auditDir, 0o755))
 	cfg := filepath.Join(dir, "agent.yaml")
