@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/kubetrail/kubetrail/config"
@@ -54,6 +55,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		fs.SetOutput(stderr)
 		path := fs.String("c", "", "configuration file (YAML)")
 		fs.StringVar(path, "config", "", "configuration file (YAML)")
+		cpuProfile := fs.String("cpuprofile", "", "run: write a CPU profile (pprof) to this file until shutdown")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitUsage
 		}
@@ -73,6 +75,14 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
+		if *cpuProfile != "" {
+			stopProfile, err := startCPUProfile(*cpuProfile)
+			if err != nil {
+				fmt.Fprintf(stderr, "agent: %v\n", err)
+				return exitUsage
+			}
+			defer stopProfile()
+		}
 		if err := run(ctx, cfg, stderr); err != nil {
 			var ce configError
 			if errors.As(err, &ce) {
@@ -106,4 +116,20 @@ func indent(err error) string {
 		return s
 	}
 	return "  " + err.Error()
+}
+
+// startCPUProfile profiles the agent until the returned func is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create CPU profile %s: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
