@@ -55,6 +55,7 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 	for {
 		n, err := t.fill(ctx, src)
 		if n > 0 {
+			t.trackLag(src)
 			if perr := t.process(ctx, src); perr != nil {
 				return perr
 			}
@@ -110,6 +111,22 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 			return err
 		}
 	}
+}
+
+// trackLag records how far the reader is behind the end of the open file,
+// for the lag gauge (a .gz counts with its uncompressed size, if known).
+func (t *tailer) trackLag(src *source) {
+	end := int64(-1)
+	if !src.gz {
+		if fi, err := src.f.Stat(); err == nil {
+			end = fi.Size()
+		}
+	} else {
+		t.st.mu.Lock()
+		end = src.e.size
+		t.st.mu.Unlock()
+	}
+	t.curLag.Store(max(end-t.lines.pos, 0))
 }
 
 // reopenGzip waits for a .gz that ended before its trailer to change, then

@@ -76,14 +76,14 @@ func (h *harness) config(mods ...func(*Config)) *Config {
 // run is one running input.
 type run struct {
 	in     *Input
-	sink   *recSink
+	sink   pipeline.EventSink
 	cancel context.CancelFunc
 	done   chan error
 	reg    *prometheus.Registry
 }
 
 // start builds an input (fresh metrics registry) and runs it.
-func (h *harness) start(sink *recSink, mods ...func(*Config)) *run {
+func (h *harness) start(sink pipeline.EventSink, mods ...func(*Config)) *run {
 	h.t.Helper()
 	h.reg = prometheus.NewRegistry()
 	set := pipeline.Settings{

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/pipeline"
 )
 
 func appendFile(t *testing.T, path string, b []byte) {
@@ -258,4 +260,39 @@ func TestFileReplaced(t *testing.T) {
 	require.NoError(t, r.stop(t))
 	requireLines(t, lines, sink.all())
 	assert.NotEmpty(t, h.logs.find(slog.LevelInfo, "replaced or removed"))
+}
+
+// The lag gauge shows the bytes not read yet while the pipeline blocks, and
+// drops to zero once the input caught up.
+func TestLagGauge(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	lines := genLines(t, 600, 28)
+	release := make(chan struct{})
+	sink := &blockingSink{release: release}
+	r := h.start(sink)
+	appendFile(t, h.path, joinLines(lines))
+	eventually(t, 10*time.Second, func() bool { return r.metric("kubetrail_input_lag_bytes") > 0 }, "lag while blocked")
+	lag := r.metric("kubetrail_input_lag_bytes")
+	assert.LessOrEqual(t, lag, float64(size(lines)))
+	close(release)
+	eventually(t, 10*time.Second, func() bool { return sink.rec.count() == len(lines) }, "all lines")
+	eventually(t, 10*time.Second, func() bool { return r.metric("kubetrail_input_lag_bytes") == 0 }, "no lag once caught up")
+	require.NoError(t, r.stop(t))
+	requireLines(t, lines, sink.rec.all())
+}
+
+// blockingSink blocks every Write until release is closed (back-pressure).
+type blockingSink struct {
+	release chan struct{}
+	rec     recSink
+}
+
+func (s *blockingSink) Write(ctx context.Context, evs []pipeline.Event, durable func()) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.release:
+	}
+	return s.rec.Write(ctx, evs, durable)
 }

@@ -16,7 +16,7 @@ func (t *tailer) reconcile(l *listing) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	cur := st.cur
-	waiting := false
+	waiting, changed := false, false
 	// A .gz that stays truncated or corrupt for too long is left out, so
 	// that the files it might have been are reported lost instead of being
 	// waited for forever.
@@ -49,7 +49,9 @@ func (t *tailer) reconcile(l *listing) {
 		c, res := bestMatch(e, l)
 		switch res {
 		case isMatch:
-			t.update(e, c)
+			if t.update(e, c) {
+				changed = true
+			}
 			used[c] = true
 		case undetermined:
 			waiting = true
@@ -98,6 +100,7 @@ func (t *tailer) reconcile(l *listing) {
 	if l.stable && !waiting {
 		for _, e := range missing {
 			t.lostLocked(e)
+			changed = true
 		}
 	}
 	for _, c := range fresh {
@@ -109,9 +112,12 @@ func (t *tailer) reconcile(l *listing) {
 		}
 		t.log.Debug("new file", slog.String("path", c.path), slog.String("identity", e.id.String()))
 		st.addLocked(e)
+		changed = true
 	}
-	st.sortLocked()
-	st.changedLocked()
+	if changed {
+		st.sortLocked()
+		st.changedLocked()
+	}
 }
 
 // bestMatch finds e's file in the listing: the plain file with its inode
@@ -158,8 +164,10 @@ func bestMatch(e *entry, l *listing) (*candidate, matchResult) {
 	return nil, res
 }
 
-// update records where e's file is now.
-func (t *tailer) update(e *entry, c *candidate) {
+// update records where e's file is now; it reports whether anything
+// persisted changed.
+func (t *tailer) update(e *entry, c *candidate) bool {
+	before := *e
 	e.path = c.path
 	if c.stamp != "" && e.stamp == "" {
 		e.stamp = c.stamp
@@ -174,6 +182,7 @@ func (t *tailer) update(e *entry, c *candidate) {
 	} else if e.size < 0 && c.usize >= 0 {
 		e.size = c.usize
 	}
+	return e.path != before.path || e.stamp != before.stamp || e.size != before.size || e.id != before.id
 }
 
 // lostLocked reports a file that disappeared before it was read to its end,
