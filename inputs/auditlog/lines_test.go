@@ -296,3 +296,42 @@ func (s *blockingSink) Write(ctx context.Context, evs []pipeline.Event, durable 
 	}
 	return s.rec.Write(ctx, evs, durable)
 }
+
+// With no checkpoint, backups already on disk are history: start_at
+// beginning reads the active file from its first byte only.
+func TestFirstStartSkipsExistingBackups(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	l := h.logger(true, 0)
+	lines := genLines(t, 400, 29)
+	writeLines(t, l, lines[:100])
+	rotate(t, l)
+	writeLines(t, l, lines[100:200])
+	rotate(t, l)
+	writeLines(t, l, lines[200:300])
+	sink := &recSink{}
+	r := h.start(sink)
+	writeLines(t, l, lines[300:])
+	eventually(t, 10*time.Second, func() bool { return sink.count() >= 200 }, "active file")
+	settle()
+	require.NoError(t, r.stop(t))
+	requireLines(t, lines[200:], sink.all())
+}
+
+// An idle input does not rewrite its checkpoint.
+func TestIdleKeepsCheckpoint(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	appendFile(t, h.path, joinLines(genLines(t, 10, 30)))
+	sink := &recSink{}
+	r := h.start(sink)
+	eventually(t, 10*time.Second, func() bool { return sink.count() == 10 }, "lines")
+	time.Sleep(200 * time.Millisecond)
+	before, err := os.Stat(h.ckptPath())
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond) // 25 polls, several directory scans
+	after, err := os.Stat(h.ckptPath())
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(before, after), "checkpoint rewritten while idle")
+	require.NoError(t, r.stop(t))
+}
