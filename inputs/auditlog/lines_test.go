@@ -335,3 +335,29 @@ func TestIdleKeepsCheckpoint(t *testing.T) {
 	assert.True(t, os.SameFile(before, after), "checkpoint rewritten while idle")
 	require.NoError(t, r.stop(t))
 }
+
+// A rotated file that ends without a newline (lumberjack never does this)
+// has its last fragment dead-lettered once it is drained.
+func TestRotatedWithoutNewline(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	lines := genLines(t, 3, 31)
+	appendFile(t, h.path, joinLines(lines[:1]))
+	appendFile(t, h.path, lines[1][:100])
+	sink := &recSink{}
+	r := h.start(sink)
+	eventually(t, 10*time.Second, func() bool { return sink.count() == 1 }, "first line")
+	backup := h.dir + "/audit-2026-11-22T02-24-24.135.log"
+	require.NoError(t, os.Rename(h.path, backup))
+	appendFile(t, h.path, joinLines(lines[2:]))
+	eventually(t, 10*time.Second, func() bool { return sink.count() == 2 }, "next file")
+	require.NoError(t, r.stop(t))
+	requireLines(t, [][]byte{lines[0], lines[2]}, sink.all())
+	dls := h.dl.all()
+	require.Len(t, dls, 1)
+	assert.Equal(t, lines[1][:100], dls[0].Raw)
+	assert.Equal(t, fmt.Sprintf("%s:%d", backup, len(lines[0])+1), dls[0].Source)
+	assert.Contains(t, dls[0].Reason, "without a newline")
+	assert.Equal(t, 1.0, r.metric("kubetrail_input_dead_letter_events_total", "reason", reasonNoNewline))
+	assert.Equal(t, 1.0, r.metric("kubetrail_input_rotations_total"))
+}

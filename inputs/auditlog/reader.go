@@ -180,7 +180,7 @@ func (t *tailer) deadLetterLong(src *source, more string) {
 // committed with the next mark, like any handled line.
 func (t *tailer) deadLetter(src *source, off int64, raw []byte, size int64, label, reason string) {
 	t.in.met.deadLetter.WithLabelValues(label).Inc()
-	source := fmt.Sprintf("%s:%d", src.path, off)
+	source := fmt.Sprintf("%s:%d", t.pathOf(src.e), off) // where the file is now
 	t.log.Warn("line sent to the dead-letter file", slog.String("source", source), slog.String("reason", reason))
 	err := t.in.set.DeadLetter.WriteDeadLetter(pipeline.DeadLetter{
 		Component: "input/" + t.in.set.Name,

@@ -21,8 +21,8 @@ import (
 const (
 	defaultCheckpointEvery = 100 * time.Millisecond
 	defaultGzipStall       = time.Minute
-	// scanEvery bounds the time between two directory scans while reading,
-	// in polls, for when notifications are missed.
+	// scanEveryPolls: the discovery goroutine rescans the directory at
+	// least every this many poll intervals, for notifications that got lost.
 	scanEveryPolls = 4
 )
 
