@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Targets (issue "Performance: a reproducible benchmark and the CPU and
+// memory targets").
+const (
+	TargetHeavyCPUPerGiB  = 3.0     // CPU-s per GiB, heavy mix
+	TargetHeavyRSSMiB     = 64.0    // peak RSS, heavy mix
+	TargetRealEventsPerCS = 150_000 // events per CPU-second, real mix
+	TargetP99             = time.Second
+	TargetLinearity       = 0.10 // CPU-s/GiB at 4x the size within ±10%
+	// TargetFlatMiB bounds the peak RSS added by 1 MiB and 3.9 MiB lines
+	// over the same mix without them: 4 x max_line_bytes (4 MiB), i.e. a
+	// few copies of the longest line, not a function of how many there are.
+	TargetFlatMiB = 16.0
+)
+
+type scenarioResults struct {
+	name    string
+	results []Result
+}
+
+// throughputTable writes the throughput runs' table.
+func throughputTable(w io.Writer, ss []scenarioResults) {
+	var rows [][]string
+	for _, s := range ss {
+		rs := s.results
+		rows = append(rows, []string{
+			s.name, sizeString(rs[0].Bytes), fmtNum(float64(rs[0].Events), 0),
+			fmtNum(float64(rs[0].Bytes)/float64(rs[0].Events), 0),
+			of(rs, Result.CPUPerGiB).format(2),
+			of(rs, func(r Result) float64 { return r.Usage.Sys.Seconds() / r.GiB() }).format(2),
+			of(rs, Result.RSSMiB).format(1),
+			of(rs, Result.MiBps).format(0),
+			of(rs, Result.EventsPerSec).format(0),
+			of(rs, Result.EventsPerCPUSec).format(0),
+			of(rs, func(r Result) float64 { return r.Wall.Seconds() }).format(1),
+			fmt.Sprint(len(rs)),
+		})
+	}
+	table(w, []string{"workload", "input", "events", "B/event", "CPU-s/GiB", "of which sys", "peak RSS MiB", "MiB/s", "events/s", "events/CPU-s", "wall s", "runs"}, rows)
+}
+
+// latencyTable writes the steady-rate runs' table.
+func latencyTable(w io.Writer, ls []LatencyResult) {
+	d := func(f func(LatencyResult) time.Duration) func(LatencyResult) float64 {
+		return func(l LatencyResult) float64 { return float64(f(l)) / 1e6 }
+	}
+	table(w, []string{"rate ev/s", "events", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "agent CPU % of a core", "peak RSS MiB", "runs"}, [][]string{{
+		fmtNum(ls[0].Rate, 0), fmtNum(float64(ls[0].Events), 0),
+		of(ls, d(func(l LatencyResult) time.Duration { return l.P50 })).format(0),
+		of(ls, d(func(l LatencyResult) time.Duration { return l.P99 })).format(0),
+		of(ls, d(func(l LatencyResult) time.Duration { return l.P999 })).format(0),
+		of(ls, d(func(l LatencyResult) time.Duration { return l.Max })).format(0),
+		of(ls, func(l LatencyResult) float64 { return l.CPUPercent }).format(1),
+		of(ls, func(l LatencyResult) float64 { return float64(l.Usage.MaxRSS) / (1 << 20) }).format(1),
+		fmt.Sprint(len(ls)),
+	}})
+}
+
+// scenario is one throughput workload of the suite.
+type scenario struct {
+	name string
+	w    *Workload
+	// cold: sleep before each run instead of prefaulting, so that the
+	// agent's page-cache writes land on memory a VM's host took back.
+	cold bool
+}
+
+// Settle is how long a cold run waits first: free page reporting hands
+// free guest memory back to the host after about 2 s.
+const Settle = 5 * time.Second
+
+// suite runs every workload and writes the report to stdout and
+// <work>/report.md.
+func (c *common) suite(ctx context.Context, scale, rate float64, dur time.Duration) error {
+	sz := func(n int64) int64 { return int64(float64(n) * scale) }
+	dur = time.Duration(float64(dur) * scale)
+	start := time.Now()
+	machine := Machine(c.repo)
+	fmt.Fprintf(c.stdout, "# kubetrail benchmark\n\n%s\n", machine)
+
+	heavy, err := c.prepare(MixHeavy, sz(1<<30))
+	if err != nil {
+		return err
+	}
+	real1, err := c.prepare(MixReal, sz(1<<30))
+	if err != nil {
+		return err
+	}
+	real4 := real1.Prefix(sz(256 << 20))
+	big, err := c.prepare(MixBigLines, sz(256<<20))
+	if err != nil {
+		return err
+	}
+	if n := int(rate * dur.Seconds()); n > len(real1.Events) {
+		return fmt.Errorf("the latency run needs %d events, the real workload holds %d", n, len(real1.Events))
+	}
+	c.logf("measuring the cost of page-cache writes (1 GiB, warm and after %s)", Settle)
+	warm, cold, err := PageCacheWriteCost(c.work, sz(1<<30), Settle)
+	if err != nil {
+		return err
+	}
+
+	var ss []scenarioResults
+	for _, s := range []scenario{
+		{name: "heavy", w: heavy},
+		{name: "real", w: real1},
+		{name: "real, ¼ size (linearity)", w: real4},
+		{name: "biglines (1 + 3.9 MiB lines)", w: big},
+		{name: "heavy, cold memory (VM)", w: heavy, cold: true},
+	} {
+		o := c.runOptions(string(s.w.Mix))
+		if s.cold {
+			o.Prefault, o.Settle = 0, Settle
+		}
+		rs, err := c.throughputWith(ctx, s.w, o)
+		if err != nil {
+			return err
+		}
+		ss = append(ss, scenarioResults{s.name, rs})
+	}
+	ls, err := c.latency(ctx, real1, rate, dur)
+	if err != nil {
+		return err
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "# kubetrail benchmark\n\n%s", machine)
+	fmt.Fprintf(&b, "- page cache: writing %s costs %.2f s of system time warm, %.2f s on memory the host took back (after %s idle)\n",
+		sizeString(sz(1<<30)), warm.Seconds(), cold.Seconds(), Settle)
+	fmt.Fprintf(&b, "- runs: %d per workload, median (min–max); suite took %s\n\n", c.runs, time.Since(start).Round(time.Second))
+	b.WriteString("## Throughput (agent tailing lumberjack-rotated audit log -> disk buffer -> file output)\n\n")
+	throughputTable(&b, ss)
+	b.WriteString("\n## Latency at a steady rate (real mix, default batching)\n\n")
+	latencyTable(&b, ls)
+	b.WriteString("\n## Targets\n\n")
+	targetTable(&b, ss, ls)
+	report := b.String()
+	fmt.Fprint(c.stdout, "\n"+report[strings.Index(report, "- page cache"):])
+	path := filepath.Join(c.work, "report.md")
+	if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	c.logf("report written to %s", path)
+	return nil
+}
+
+// targetTable compares the medians with the targets.
+func targetTable(w io.Writer, ss []scenarioResults, ls []LatencyResult) {
+	heavy, real1, real4, big := ss[0].results, ss[1].results, ss[2].results, ss[3].results
+	verdict := func(ok bool, how string) string {
+		if ok {
+			return "met (" + how + ")"
+		}
+		return "NOT met (" + how + ")"
+	}
+	cpu := of(heavy, Result.CPUPerGiB).med
+	rss := of(heavy, Result.RSSMiB).med
+	evcs := of(real1, Result.EventsPerCPUSec).med
+	p99 := time.Duration(of(ls, func(l LatencyResult) float64 { return float64(l.P99) }).hi)
+	lin1, lin4 := of(real4, Result.CPUPerGiB).med, of(real1, Result.CPUPerGiB).med
+	dev := lin1/lin4 - 1
+	plain, bigRSS := of(real4, Result.RSSMiB).med, of(big, Result.RSSMiB).med
+	rows := [][]string{
+		{"heavy mix CPU", "≤ 3 CPU-s/GiB", fmt.Sprintf("%.2f CPU-s/GiB", cpu),
+			verdict(cpu <= TargetHeavyCPUPerGiB, fmt.Sprintf("%.2fx the target", cpu/TargetHeavyCPUPerGiB))},
+		{"heavy mix peak RSS", "≤ 64 MiB", fmt.Sprintf("%.1f MiB", rss),
+			verdict(rss <= TargetHeavyRSSMiB, fmt.Sprintf("%+.1f MiB", rss-TargetHeavyRSSMiB))},
+		{"real mix events per CPU-second", "≥ 150,000", fmtNum(evcs, 0),
+			verdict(evcs >= TargetRealEventsPerCS, fmt.Sprintf("%.2fx the target", evcs/TargetRealEventsPerCS))},
+		{"p99 latency at 5,000 ev/s (worst run)", "≤ 1 s", ms(p99),
+			verdict(p99 <= TargetP99, fmt.Sprintf("%.2fx the target", p99.Seconds()/TargetP99.Seconds()))},
+		{"cost linear in input size", "CPU-s/GiB at 1x and 4x within ±10%", fmt.Sprintf("%.2f at %s, %.2f at %s", lin1, sizeString(real4[0].Bytes), lin4, sizeString(real1[0].Bytes)),
+			verdict(dev <= TargetLinearity && dev >= -TargetLinearity, fmt.Sprintf("%+.1f%%", 100*dev))},
+		{"memory flat in line size", "peak RSS with 1 and 3.9 MiB lines ≤ plain + 16 MiB", fmt.Sprintf("%.1f MiB vs %.1f MiB", bigRSS, plain),
+			verdict(bigRSS-plain <= TargetFlatMiB, fmt.Sprintf("%+.1f MiB", bigRSS-plain))},
+	}
+	table(w, []string{"target", "goal", "measured (median)", "verdict"}, rows)
+}
