@@ -289,6 +289,14 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/1e6) }
 
 // profile runs w in process under the CPU (and allocation) profiler.
 func (c *common) profile(ctx context.Context, w *Workload, cpuFile, memFile string) error {
+	pre := int64(3 * w.Bytes) // as before a throughput run (-run-prefault)
+	if c.runPrefault != "auto" {
+		n, _ := config.ParseSize(c.runPrefault)
+		pre = n.Bytes()
+	}
+	if err := Prefault(c.work, pre); err != nil {
+		return err
+	}
 	if cpuFile != "" {
 		f, err := os.Create(cpuFile)
 		if err != nil {

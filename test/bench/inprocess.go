@@ -29,10 +29,11 @@ import (
 	"github.com/kubetrail/kubetrail/pipeline/processors"
 )
 
-// WriterLabel is the pprof label ("role") on the goroutine that plays the
-// apiserver in an in-process run; `go tool pprof -tagignore role=writer`
-// leaves it out.
-const WriterLabel = "writer"
+// HarnessLabel is the value of the pprof label "role" on the harness's
+// goroutines in an in-process run (the one playing the apiserver, workload
+// generation in the benchmark): `go tool pprof -tagignore role=harness`
+// leaves them out.
+const HarnessLabel = "harness"
 
 // components shows the config loader every registered component type, like
 // cmd/agent's registries.
@@ -167,7 +168,7 @@ type InProcessOptions struct {
 
 // RunInProcess runs the benchmark configuration in this process (for CPU
 // and memory profiles): it replays w through lumberjack as fast as possible
-// from a goroutine labelled role=writer and returns once the file output
+// from a goroutine labelled role=harness and returns once the file output
 // acknowledged every event and the pipeline stopped.
 func RunInProcess(ctx context.Context, w *Workload, o InProcessOptions) (res InProcessResult, err error) {
 	res = InProcessResult{Bytes: w.Bytes, Events: len(w.Events)}
@@ -232,7 +233,7 @@ func RunInProcess(ctx context.Context, w *Workload, o InProcessOptions) (res InP
 	}
 	wrote := make(chan error, 1)
 	start := time.Now()
-	go pprof.Do(ctx, pprof.Labels("role", WriterLabel), func(ctx context.Context) {
+	go pprof.Do(ctx, pprof.Labels("role", HarnessLabel), func(ctx context.Context) {
 		lj := &lumberjack.Logger{Filename: d.AuditLog(), MaxSize: 100, MaxBackups: 0}
 		_, err := w.Replay(ctx, lj, DefaultChunk, 100<<20)
 		if cerr := lj.Close(); err == nil {

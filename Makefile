@@ -1,0 +1,51 @@
+# kubetrail developer targets. The benchmark is documented in README.md,
+# section "Performance".
+#
+#   make bench          the whole benchmark (about 10 minutes on 2 cores):
+#                       throughput, latency, memory, targets, CPU profiles
+#   make bench-quick    the same at 1/8 size with one run each (a minute)
+#   make bench-profile  only the in-process CPU and allocation profiles
+#   make bench-smoke    the harness's tests, the agent binary included
+#
+# BENCH_WORK holds the workload caches (about 2.3 GiB), the run directories
+# (up to 3 GiB during a run) and report.md; RUNS is the repetitions.
+
+GO         ?= go
+BENCH_WORK ?= /tmp/kubetrail-bench
+RUNS       ?= 3
+BENCH_BIN  := $(BENCH_WORK)/kubetrail-bench
+AGENT_BIN  := $(BENCH_WORK)/agent
+PPROF_TOP  := $(GO) tool pprof -tagignore role=harness -nodecount 25
+
+.PHONY: bench bench-quick bench-profile bench-smoke bench-tools
+
+bench-tools:
+	@mkdir -p $(BENCH_WORK)
+	$(GO) build -o $(AGENT_BIN) ./cmd/agent
+	$(GO) build -o $(BENCH_BIN) ./test/bench/cmd/kubetrail-bench
+
+bench: bench-tools
+	$(BENCH_BIN) suite -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs $(RUNS)
+	@$(MAKE) --no-print-directory bench-profile
+
+bench-quick: bench-tools
+	$(BENCH_BIN) suite -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs 1 -scale 0.125 -prefault 0
+
+bench-profile: bench-tools
+	$(BENCH_BIN) profile -work $(BENCH_WORK) -mix heavy -size 1GiB \
+		-cpuprofile $(BENCH_WORK)/heavy.cpu.pprof -memprofile $(BENCH_WORK)/heavy.mem.pprof
+	$(BENCH_BIN) profile -work $(BENCH_WORK) -mix real -size 1GiB \
+		-cpuprofile $(BENCH_WORK)/real.cpu.pprof -memprofile $(BENCH_WORK)/real.mem.pprof
+	@for m in heavy real; do \
+		echo; echo "== $$m mix, in-process CPU profile: top by cumulative"; \
+		$(PPROF_TOP) -top -cum $(BENCH_BIN) $(BENCH_WORK)/$$m.cpu.pprof | sed -n '/flat%/,$$p'; \
+		echo; echo "== $$m mix, in-process CPU profile: top by flat"; \
+		$(PPROF_TOP) -top $(BENCH_BIN) $(BENCH_WORK)/$$m.cpu.pprof | sed -n '/flat%/,$$p'; \
+		echo; echo "== $$m mix, bytes allocated over the run (workload generation left out)"; \
+		$(GO) tool pprof -sample_index alloc_space -ignore 'bench\.(generate|Prepare)' -nodecount 12 -top $(BENCH_BIN) $(BENCH_WORK)/$$m.mem.pprof | sed -n '/flat%/,$$p'; \
+		echo; echo "== $$m mix, heap in use when every event was delivered"; \
+		$(GO) tool pprof -sample_index inuse_space -nodecount 12 -top $(BENCH_BIN) $(BENCH_WORK)/$$m.mem.pprof | sed -n '/flat%/,$$p'; \
+	done
+
+bench-smoke:
+	KUBETRAIL_BENCH_AGENT=build $(GO) test -count=1 -v -run . ./test/bench/
