@@ -1,0 +1,86 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/pipeline"
+)
+
+func batchOf(sizes ...int) *pipeline.Batch {
+	b := &pipeline.Batch{}
+	for i, n := range sizes {
+		raw := []byte(`{"auditID":"` + strings.Repeat("a", 4) + string(rune('a'+i%26)) + `","pad":"` + strings.Repeat("x", n) + `"}`)
+		b.Events = append(b.Events, pipeline.Event{Raw: raw})
+		b.Bytes += len(raw)
+	}
+	return b
+}
+
+func readLines(t *testing.T, dir string) (lines int, files int) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		require.True(t, len(data) == 0 || data[len(data)-1] == '\n', "%s ends with a whole line", e.Name())
+		lines += bytes.Count(data, []byte("\n"))
+		files++
+	}
+	return lines, files
+}
+
+func TestWritesNDJSONAndRotatesAtEventBoundaries(t *testing.T) {
+	dir := t.TempDir()
+	f := New(&Config{Path: filepath.Join(dir, "audit.ndjson"), MaxSize: config.Size(mib), MaxBackups: 0})
+	require.NoError(t, f.Start(context.Background()))
+	// 3 batches of 100 events of ~10 KB: about 3 MiB, so at least 2 rotations.
+	for range 3 {
+		require.NoError(t, f.Write(context.Background(), batchOf(sizes(100, 10_000)...)))
+	}
+	require.NoError(t, f.Close(context.Background()))
+	lines, files := readLines(t, dir)
+	assert.Equal(t, 300, lines)
+	assert.GreaterOrEqual(t, files, 3)
+}
+
+func TestEventLargerThanMaxSizeIsRejectedPermanently(t *testing.T) {
+	dir := t.TempDir()
+	f := New(&Config{Path: filepath.Join(dir, "audit.ndjson"), MaxSize: config.Size(mib)})
+	err := f.Write(context.Background(), batchOf(10, mib+1, 10))
+	var partial *pipeline.PartialError
+	require.ErrorAs(t, err, &partial)
+	require.Len(t, partial.Failed, 1)
+	assert.True(t, pipeline.IsPermanent(partial.Failed[1]), "%v", partial.Failed[1])
+	require.NoError(t, f.Close(context.Background()))
+	lines, _ := readLines(t, dir)
+	assert.Equal(t, 2, lines, "the events around the oversized one are written")
+}
+
+func TestValidate(t *testing.T) {
+	c := defaultConfig()
+	err := c.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is required")
+	c.Path, c.MaxSize = "/tmp/x", 512*1024
+	assert.ErrorContains(t, c.Validate(), "below 1MiB")
+	c.MaxSize = 2 * mib
+	assert.NoError(t, c.Validate())
+}
+
+func sizes(n, size int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = size
+	}
+	return s
+}
