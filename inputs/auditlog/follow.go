@@ -21,11 +21,11 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 	start := e.committed
 	t.st.cur = e // from here on, e cannot be declared lost: once open, its file is ours
 	t.st.mu.Unlock()
+	t.curPos.Store(start)
 	defer func() {
 		t.st.mu.Lock()
 		t.st.cur = nil
 		t.st.mu.Unlock()
-		t.curLag.Store(0)
 	}()
 	src, err := t.open(e, start)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -55,7 +55,7 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 	for {
 		n, err := t.fill(ctx, src)
 		if n > 0 {
-			t.trackLag(src)
+			t.curPos.Store(t.lines.pos)
 			if perr := t.process(ctx, src); perr != nil {
 				return perr
 			}
@@ -100,7 +100,6 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 			}
 			continue
 		case size > l.pos:
-			t.curLag.Store(size - l.pos)
 			continue
 		}
 		if t.moved(src) {
@@ -111,22 +110,6 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 			return err
 		}
 	}
-}
-
-// trackLag records how far the reader is behind the end of the open file,
-// for the lag gauge (a .gz counts with its uncompressed size, if known).
-func (t *tailer) trackLag(src *source) {
-	end := int64(-1)
-	if !src.gz {
-		if fi, err := src.f.Stat(); err == nil {
-			end = fi.Size()
-		}
-	} else {
-		t.st.mu.Lock()
-		end = src.e.size
-		t.st.mu.Unlock()
-	}
-	t.curLag.Store(max(end-t.lines.pos, 0))
 }
 
 // reopenGzip waits for a .gz that ended before its trailer to change, then
@@ -184,6 +167,11 @@ func (t *tailer) giveUp(ctx context.Context, e *entry) error {
 // newline is dead-lettered (lumberjack never leaves one), and a ready mark
 // commits the end once everything before it is durable.
 func (t *tailer) finish(ctx context.Context, src *source) error {
+	// Learn where the file is now (its backup name, for the dead-letter
+	// source) and what comes next.
+	if err := t.scan(ctx); err != nil {
+		return err
+	}
 	l := t.lines
 	switch {
 	case l.skipping:
@@ -207,9 +195,6 @@ func (t *tailer) finish(ctx context.Context, src *source) error {
 	e.readDone = true
 	t.st.mu.Unlock()
 	t.log.Debug("file read to its end", slog.String("path", src.path), slog.Int64("offset", l.consumed))
-	if err := t.scan(ctx); err != nil {
-		return err
-	}
 	t.st.mu.Lock()
 	stamp := e.stamp
 	t.st.mu.Unlock()
@@ -290,7 +275,7 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 			return t.truncated(ctx, src, pos)
 		}
 	}
-	t.curLag.Store(0)
+	t.curPos.Store(pos)
 	t.updateLag()
 	if err := t.wait(ctx); err != nil {
 		return err

@@ -113,8 +113,8 @@ type tailer struct {
 	lines *lines
 	tick  *time.Ticker
 	fpBuf []byte
-	// lag of the open file (its size minus what was read), for the gauge
-	curLag atomic.Int64
+	// curPos is the reader's position in the open file, for the lag gauge.
+	curPos atomic.Int64
 
 	scanMu   sync.Mutex // guards the fields below
 	sc       *scanner
@@ -336,10 +336,15 @@ func (t *tailer) scan(ctx context.Context) error {
 
 // updateLag refreshes the lag gauge: bytes known to be written but not read.
 func (t *tailer) updateLag() {
-	lag := t.curLag.Load()
+	var lag int64
+	pos := t.curPos.Load()
 	t.st.mu.Lock()
 	for _, e := range t.st.chain {
-		if e != t.st.cur && !e.readDone && !e.finished && e.size > 0 {
+		switch {
+		case e.readDone || e.finished || e.size <= 0:
+		case e == t.st.cur:
+			lag += max(e.size-pos, 0)
+		default:
 			lag += max(e.size-e.committed, 0)
 		}
 	}
