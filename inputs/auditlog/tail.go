@@ -26,7 +26,8 @@ const (
 	scanEveryPolls = 4
 )
 
-// Input tails one kube-apiserver audit log and its lumberjack backups.
+// Input tails one kube-apiserver audit log and its lumberjack backups. Run
+// is called once at a time: the checkpoint belongs to one reader.
 type Input struct {
 	cfg      Config
 	set      pipeline.Settings
