@@ -4,7 +4,9 @@
 #   make bench          the whole benchmark (about 10 minutes on 2 cores):
 #                       throughput, latency, memory, targets, CPU profiles
 #   make bench-quick    the same at 1/8 size with one run each (a minute)
-#   make bench-profile  only the in-process CPU and allocation profiles
+#   make bench-profile  only the profiles: the agent binary's CPU profile
+#                       (agent run -cpuprofile) on the heavy and real mixes,
+#                       allocation profiles of the pipeline run in process
 #   make bench-smoke    the harness's tests, the agent binary included
 #
 # BENCH_WORK holds the workload caches (about 2.3 GiB), the run directories
@@ -15,7 +17,7 @@ BENCH_WORK ?= /tmp/kubetrail-bench
 RUNS       ?= 3
 BENCH_BIN  := $(BENCH_WORK)/kubetrail-bench
 AGENT_BIN  := $(BENCH_WORK)/agent
-PPROF_TOP  := $(GO) tool pprof -tagignore role=harness -nodecount 25
+PPROF_TOP  := $(GO) tool pprof -nodecount 25
 
 .PHONY: bench bench-quick bench-profile bench-smoke bench-tools
 
@@ -32,20 +34,24 @@ bench-quick: bench-tools
 	$(BENCH_BIN) suite -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs 1 -scale 0.125 -prefault 0
 
 bench-profile: bench-tools
-	$(BENCH_BIN) profile -work $(BENCH_WORK) -mix heavy -size 1GiB \
-		-cpuprofile $(BENCH_WORK)/heavy.cpu.pprof -memprofile $(BENCH_WORK)/heavy.mem.pprof
-	$(BENCH_BIN) profile -work $(BENCH_WORK) -mix real -size 1GiB \
-		-cpuprofile $(BENCH_WORK)/real.cpu.pprof -memprofile $(BENCH_WORK)/real.mem.pprof
+	$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs 1 -mix heavy -size 1GiB \
+		-agent-cpuprofile $(BENCH_WORK)/heavy.cpu.pprof
+	$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs 1 -mix real -size 1GiB \
+		-agent-cpuprofile $(BENCH_WORK)/real.cpu.pprof
+	$(BENCH_BIN) profile -work $(BENCH_WORK) -mix heavy -size 1GiB -memprofile $(BENCH_WORK)/heavy.mem.pprof
+	$(BENCH_BIN) profile -work $(BENCH_WORK) -mix biglines -size 256MiB -memprofile $(BENCH_WORK)/biglines.mem.pprof
 	@for m in heavy real; do \
-		echo; echo "== $$m mix, in-process CPU profile: top by cumulative"; \
-		$(PPROF_TOP) -top -cum $(BENCH_BIN) $(BENCH_WORK)/$$m.cpu.pprof | sed -n '/flat%/,$$p'; \
-		echo; echo "== $$m mix, in-process CPU profile: top by flat"; \
-		$(PPROF_TOP) -top $(BENCH_BIN) $(BENCH_WORK)/$$m.cpu.pprof | sed -n '/flat%/,$$p'; \
-		echo; echo "== $$m mix, bytes allocated over the run (workload generation left out)"; \
-		$(GO) tool pprof -sample_index alloc_space -ignore 'bench\.(generate|Prepare)' -nodecount 12 -top $(BENCH_BIN) $(BENCH_WORK)/$$m.mem.pprof | sed -n '/flat%/,$$p'; \
-		echo; echo "== $$m mix, heap in use when every event was delivered"; \
-		$(GO) tool pprof -sample_index inuse_space -nodecount 12 -top $(BENCH_BIN) $(BENCH_WORK)/$$m.mem.pprof | sed -n '/flat%/,$$p'; \
+		echo; echo "== $$m mix, agent binary CPU profile (-cpuprofile): top by cumulative"; \
+		$(PPROF_TOP) -top -cum $(AGENT_BIN) $(BENCH_WORK)/$$m.cpu.pprof | sed -n '/flat%/,$$p'; \
+		echo; echo "== $$m mix, agent binary CPU profile: top by flat"; \
+		$(PPROF_TOP) -top $(AGENT_BIN) $(BENCH_WORK)/$$m.cpu.pprof | sed -n '/flat%/,$$p'; \
 	done
+	@echo; echo "== heavy mix, in-process: bytes allocated over the run (workload generation left out)"
+	@$(GO) tool pprof -sample_index alloc_space -ignore 'bench\.(generate|Prepare)' -nodecount 12 -top \
+		$(BENCH_BIN) $(BENCH_WORK)/heavy.mem.pprof | sed -n '/flat%/,$$p'
+	@echo; echo "== biglines mix, in-process: heap in use once every event was delivered"
+	@$(GO) tool pprof -sample_index inuse_space -nodecount 12 -top \
+		$(BENCH_BIN) $(BENCH_WORK)/biglines.mem.pprof | sed -n '/flat%/,$$p'
 
 bench-smoke:
 	KUBETRAIL_BENCH_AGENT=build $(GO) test -count=1 -v -run . ./test/bench/

@@ -100,9 +100,9 @@ type agentProc struct {
 	client *http.Client
 }
 
-// startAgent writes the configuration and starts bin on it. env adds
-// environment variables (e.g. KUBETRAIL_CPUPROFILE).
-func startAgent(bin string, d RunDirs, outMaxSize, extra string, env []string) (*agentProc, error) {
+// startAgent writes the configuration and starts `bin run -c CONFIG ARGS`.
+// env adds environment variables.
+func startAgent(bin string, d RunDirs, outMaxSize, extra string, env, args []string) (*agentProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func startAgent(bin string, d RunDirs, outMaxSize, extra string, env []string) (
 	}
 	p := &agentProc{addr: addr, dirs: d, logf: logf, done: make(chan struct{}),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}}
-	p.cmd = exec.Command(bin, "run", "-c", cfg)
+	p.cmd = exec.Command(bin, append([]string{"run", "-c", cfg}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.Env = append(os.Environ(), env...)
 	if err := p.cmd.Start(); err != nil {
@@ -203,17 +203,26 @@ func parseMetrics(r io.Reader, names ...string) (map[string]float64, error) {
 
 // Usage is what the kernel accounted to the agent process.
 type Usage struct {
-	User, Sys time.Duration
-	MaxRSS    int64 // bytes
+	User, Sys time.Duration // rusage of the exited process
+	// MaxRSS is the agent's peak resident set (VmHWM), read from /proc just
+	// before SIGTERM. Not rusage's ru_maxrss: os/exec starts children with
+	// vfork (CLONE_VM), and Linux records the parent's RSS at exec into the
+	// child's ru_maxrss, so it would report the harness's peak whenever that
+	// is larger.
+	MaxRSS int64 // bytes
 }
 
 // CPU is user + system time.
 func (u Usage) CPU() time.Duration { return u.User + u.Sys }
 
-// stop sends SIGTERM, waits for the agent to exit and returns its rusage.
-// An exit status other than 0 is an error.
+// stop sends SIGTERM, waits for the agent to exit and returns its rusage
+// and peak RSS. An exit status other than 0 is an error.
 func (p *agentProc) stop(timeout time.Duration) (Usage, error) {
 	defer p.logf.Close()
+	hwm, err := vmHWM(p.cmd.Process.Pid)
+	if err != nil {
+		return Usage{}, err
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return Usage{}, fmt.Errorf("signal agent: %w", err)
 	}
@@ -234,8 +243,28 @@ func (p *agentProc) stop(timeout time.Duration) (Usage, error) {
 	return Usage{
 		User:   time.Duration(ru.Utime.Nano()),
 		Sys:    time.Duration(ru.Stime.Nano()),
-		MaxRSS: ru.Maxrss << 10, // KiB on Linux
+		MaxRSS: hwm,
 	}, nil
+}
+
+// vmHWM reads the peak resident set size of pid from /proc/pid/status.
+func vmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read agent's peak RSS: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				if err == nil {
+					return kb << 10, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
 // kill ends the agent without waiting for a clean exit (error paths).

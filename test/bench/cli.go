@@ -27,6 +27,7 @@ type common struct {
 	runPrefault               string
 	settle                    time.Duration
 	perf                      string
+	agentCPUProfile           string
 	seed                      uint64
 	keep                      bool
 	stdout, stderr            io.Writer
@@ -40,9 +41,10 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.runs, "runs", runs, "repetitions of each workload (env KUBETRAIL_BENCH_RUNS)")
 	fs.Uint64Var(&c.seed, "seed", DefaultSeed, "generator seed")
 	fs.BoolVar(&c.keep, "keep", false, "keep each run's files (audit log, state, output)")
-	fs.StringVar(&c.prefault, "prefault", "", "write and delete this much data first to warm the machine's memory (default 6GiB for suite, 0 otherwise; see Prefault)")
+	fs.StringVar(&c.prefault, "prefault", "", "write and delete this much data once at the start (see Prefault; -run-prefault, before each run, is what keeps runs comparable)")
 	fs.StringVar(&c.runPrefault, "run-prefault", "auto", "write and delete this much data right before each throughput run; auto: 3x the workload (what a run writes), 0: none")
 	fs.DurationVar(&c.settle, "settle", 0, "sleep before each run (e.g. 5s: measure on memory a VM's host took back)")
+	fs.StringVar(&c.agentCPUProfile, "agent-cpuprofile", "", "run, latency: pass -cpuprofile FILE to the agent (.N per run)")
 	fs.StringVar(&c.perf, "perf", "", "run: record the agent with `perf record -g` into this file (.N per run)")
 	fs.StringVar(&c.pipelineYAML, "pipeline-yaml", "", `experiments: YAML appended to the pipeline, e.g. 'buffer: {fsync: never}' (the benchmark uses the defaults)`)
 }
@@ -139,7 +141,7 @@ func (c *common) runOptions(name string) RunOptions {
 		n, _ := config.ParseSize(c.runPrefault) // checked in setup
 		rp = n.Bytes()
 	}
-	o := RunOptions{Agent: c.agent, Dir: filepath.Join(c.work, "run-"+name), Keep: c.keep, Log: c.logf, Prefault: rp, Settle: c.settle, Perf: c.perf}
+	o := RunOptions{Agent: c.agent, Dir: filepath.Join(c.work, "run-"+name), Keep: c.keep, Log: c.logf, Prefault: rp, Settle: c.settle, Perf: c.perf, CPUProfile: c.agentCPUProfile}
 	if c.pipelineYAML != "" {
 		o.PipelineYAML = "    " + c.pipelineYAML + "\n"
 	}
@@ -169,9 +171,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	size, err := config.ParseSize(*sizeFlag)
 	if err != nil {
 		return fmt.Errorf("-size: %w", err)
-	}
-	if args[0] == "suite" && c.prefault == "" {
-		c.prefault = "6GiB"
 	}
 	switch args[0] {
 	case "suite":
@@ -255,12 +254,15 @@ func (c *common) throughputWith(ctx context.Context, w *Workload, o RunOptions) 
 		if o.Perf != "" && c.runs > 1 {
 			o.Perf = fmt.Sprintf("%s.%d", c.perf, i+1)
 		}
+		if o.CPUProfile != "" && c.runs > 1 {
+			o.CPUProfile = fmt.Sprintf("%s.%d", c.agentCPUProfile, i+1)
+		}
 		r, err := RunThroughput(ctx, w, o)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s run %d: %w", w.Mix, sizeString(w.Bytes), i+1, err)
 		}
-		c.logf("  %.2f CPU-s/GiB, peak RSS %.1f MiB, %.0f MiB/s, %.0f events/s, %.0f events/CPU-s (wall %.1fs, user %.2fs, sys %.2fs)",
-			r.CPUPerGiB(), r.RSSMiB(), r.MiBps(), r.EventsPerSec(), r.EventsPerCPUSec(), r.Wall.Seconds(), r.Usage.User.Seconds(), r.Usage.Sys.Seconds())
+		c.logf("  %.2f CPU-s/GiB, peak RSS %.1f MiB, %.0f MiB/s, %.0f events/s, %.0f events/CPU-s (wall %.1fs, user %.2fs, sys %.2fs; load %.2f)",
+			r.CPUPerGiB(), r.RSSMiB(), r.MiBps(), r.EventsPerSec(), r.EventsPerCPUSec(), r.Wall.Seconds(), r.Usage.User.Seconds(), r.Usage.Sys.Seconds(), loadAvg())
 		if r.DeadLetter > 0 {
 			c.logf("  WARNING: %.0f events dead-lettered", r.DeadLetter)
 		}
@@ -274,7 +276,11 @@ func (c *common) latency(ctx context.Context, w *Workload, rate float64, dur tim
 	var ls []LatencyResult
 	for i := range c.runs {
 		c.logf("latency at %.0f events/s for %s, run %d/%d", rate, dur, i+1, c.runs)
-		l, err := RunLatency(ctx, w, rate, dur, c.runOptions("latency"))
+		o := c.runOptions("latency")
+		if o.CPUProfile != "" && c.runs > 1 {
+			o.CPUProfile = fmt.Sprintf("%s.%d", c.agentCPUProfile, i+1)
+		}
+		l, err := RunLatency(ctx, w, rate, dur, o)
 		if err != nil {
 			return nil, fmt.Errorf("latency run %d: %w", i+1, err)
 		}

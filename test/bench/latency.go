@@ -43,7 +43,7 @@ func RunLatency(ctx context.Context, w *Workload, rate float64, dur time.Duratio
 		defer os.RemoveAll(d.Root)
 	}
 	// One output file for the whole run: the tailer needs no rotation.
-	p, err := startAgent(o.Agent, d, "4GiB", o.PipelineYAML, o.AgentEnv)
+	p, err := startAgent(o.Agent, d, "4GiB", o.PipelineYAML, o.AgentEnv, o.agentArgs())
 	if err != nil {
 		return res, err
 	}

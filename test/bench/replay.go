@@ -72,8 +72,9 @@ func (w *Workload) Replay(ctx context.Context, dst io.Writer, chunk int, rotateA
 }
 
 // ReplayPaced writes the first n events of w to dst at rate events per
-// second: every tick, the events due by then, stamped with the time of the
-// write (as kube-apiserver writes each event when its stage completes).
+// second, one write per event like kube-apiserver's log backend (blocking
+// mode): every tick, each event due by then, stamped with the time of its
+// write.
 func (w *Workload) ReplayPaced(ctx context.Context, dst io.Writer, rate float64, n int, tick time.Duration) (ReplayStats, error) {
 	var st ReplayStats
 	if n > len(w.Events) {
@@ -89,7 +90,7 @@ func (w *Workload) ReplayPaced(ctx context.Context, dst io.Writer, rate float64,
 	for st.Events < n {
 		due := min(n, int(time.Since(start).Seconds()*rate)+1)
 		for st.Events < due {
-			buf, k, err := r.take(due-st.Events, DefaultChunk)
+			buf, k, err := r.take(1, DefaultChunk)
 			if err != nil {
 				return st, err
 			}

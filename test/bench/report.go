@@ -145,3 +145,17 @@ func Machine(repo string) string {
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().Format("2006-01-02 15:04 MST"))
 	return b.String()
 }
+
+// loadAvg is the 1-minute load average, or -1 when unknown: the machine is
+// shared, and other work running during a run shows in its figures.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return -1
+	}
+	return l
+}

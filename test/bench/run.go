@@ -32,6 +32,9 @@ type RunOptions struct {
 	PipelineYAML string
 	// AgentEnv is added to the agent's environment.
 	AgentEnv []string
+	// CPUProfile, if set, is passed to the agent as -cpuprofile: its pprof
+	// CPU profile from start to exit.
+	CPUProfile string
 	// Prefault bytes are written and deleted right before the agent starts
 	// (see Prefault), so that its page-cache writes land on warm memory;
 	// negative: 3x the workload (what a run writes: audit log, disk buffer,
@@ -116,7 +119,7 @@ func RunThroughput(ctx context.Context, w *Workload, o RunOptions) (res Result, 
 	if err := Prefault(d.Root, o.Prefault); err != nil {
 		return res, err
 	}
-	p, err := startAgent(o.Agent, d, "100MiB", o.PipelineYAML, o.AgentEnv)
+	p, err := startAgent(o.Agent, d, "100MiB", o.PipelineYAML, o.AgentEnv, o.agentArgs())
 	if err != nil {
 		return res, err
 	}
@@ -230,4 +233,11 @@ func startPerf(pid int, file string) (func(), error) {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	}, nil
+}
+
+func (o *RunOptions) agentArgs() []string {
+	if o.CPUProfile == "" {
+		return nil
+	}
+	return []string{"-cpuprofile", o.CPUProfile}
 }
