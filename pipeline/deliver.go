@@ -68,10 +68,22 @@ type pending struct {
 
 // run delivers until readCtx ends (no new batches are started) and the
 // batches in flight are done, or sendCtx ends (in-flight sends are
-// abandoned; their events stay in the buffer for the next start).
+// abandoned; their events stay in the buffer for the next start). It
+// returns early with an error when the cursor cannot be committed or a
+// record cannot be decoded: the agent must stop rather than run on without
+// making progress.
+//
+// At most MaxInFlight+1 batches exist between the cursor's committed
+// position and its read position (MaxInFlight being sent, one being
+// filled), so a batch stuck in retries holds back the others instead of
+// letting the reader run ahead, and a crash re-sends at most MaxInFlight
+// batches.
 func (d *delivery) run(readCtx, sendCtx context.Context) error {
-	jobs := make(chan *pending, d.cfg.MaxInFlight)
+	readCtx, stopReading := context.WithCancel(readCtx)
+	defer stopReading()
+	jobs := make(chan *pending)
 	done := make(chan *pending, d.cfg.MaxInFlight)
+	window := make(chan struct{}, d.cfg.MaxInFlight+1)
 	var senders sync.WaitGroup
 	for range d.cfg.MaxInFlight {
 		senders.Add(1)
@@ -86,9 +98,9 @@ func (d *delivery) run(readCtx, sendCtx context.Context) error {
 		}()
 	}
 	commitErr := make(chan error, 1)
-	go func() { commitErr <- d.commitInOrder(done) }()
+	go func() { commitErr <- d.commitInOrder(done, window, stopReading) }()
 
-	readErr := d.read(readCtx, jobs)
+	readErr := d.read(readCtx, jobs, window)
 	close(jobs)
 	senders.Wait()
 	close(done)
@@ -101,10 +113,16 @@ func (d *delivery) run(readCtx, sendCtx context.Context) error {
 	return nil
 }
 
-// read turns buffer records into batches until ctx ends.
-func (d *delivery) read(ctx context.Context, jobs chan<- *pending) error {
+// read turns buffer records into batches until ctx ends, taking a slot of
+// window for each batch.
+func (d *delivery) read(ctx context.Context, jobs chan<- *pending, window chan<- struct{}) error {
 	var seq uint64
 	for {
+		select {
+		case window <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		p, err := d.nextBatch(ctx, seq)
 		if err != nil {
 			return err
@@ -160,8 +178,10 @@ func (p *pending) add(recs []buffer.Record) error {
 }
 
 // commitInOrder commits the cursor past each batch once it and every batch
-// before it are done.
-func (d *delivery) commitInOrder(done <-chan *pending) error {
+// before it are done, freeing a slot of window per batch. After a failed
+// commit it calls fail (which stops the reader), commits nothing more and
+// keeps draining done so the senders can finish.
+func (d *delivery) commitInOrder(done <-chan *pending, window <-chan struct{}, fail func()) error {
 	var next uint64
 	waiting := map[uint64]*pending{}
 	var firstErr error
@@ -179,7 +199,11 @@ func (d *delivery) commitInOrder(done <-chan *pending) error {
 			}
 			if err := d.cur.Commit(q.end); err != nil {
 				firstErr = fmt.Errorf("commit cursor of output %s: %w", d.name, err)
+				d.log.Error("cannot commit output cursor; stopping this pipeline (events stay buffered)", "output", d.name, "error", err)
+				fail()
+				continue
 			}
+			<-window
 		}
 	}
 	return firstErr

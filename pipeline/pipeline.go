@@ -181,14 +181,19 @@ func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
 		_ = p.buf.Close()
 		return fmt.Errorf("pipeline %s: %w", p.name, errors.Join(errs...))
 	}
+	// One output failing for good (its cursor cannot be committed) stops
+	// the whole pipeline, so that the agent stops and says so.
+	readCtx, stopReading := context.WithCancel(readCtx)
+	defer stopReading()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(started))
+	errc := make(chan error, 2*len(started))
 	for _, d := range started {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := d.run(readCtx, sendCtx); err != nil {
 				errc <- fmt.Errorf("output %s: %w", d.name, err)
+				stopReading()
 			}
 			if err := d.out.Close(sendCtx); err != nil {
 				errc <- fmt.Errorf("close output %s: %w", d.name, err)
