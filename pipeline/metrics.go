@@ -36,13 +36,27 @@ func newOutputMetrics(reg prometheus.Registerer, pipeline, output string) (*outp
 		deadLettered:  counter("kubetrail_output_dead_letter_events_total", "Events the sink rejected permanently, written to the dead-letter file."),
 		sendSeconds:   hist,
 	}
-	for _, c := range []prometheus.Collector{m.sentEvents, m.sentBytes, m.failedBatches, m.retriedEvents, m.deadLettered, hist} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
+	// A pipeline reopened on the same registry (tests, reloads) keeps
+	// counting on the collectors already exported.
+	register := func(c prometheus.Collector) (prometheus.Collector, error) {
+		err := reg.Register(c)
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return are.ExistingCollector, nil
 		}
+		return c, err
 	}
+	for _, c := range []*prometheus.Counter{&m.sentEvents, &m.sentBytes, &m.failedBatches, &m.retriedEvents, &m.deadLettered} {
+		got, err := register(*c)
+		if err != nil {
+			return nil, err
+		}
+		*c = got.(prometheus.Counter)
+	}
+	got, err := register(hist)
+	if err != nil {
+		return nil, err
+	}
+	m.sendSeconds = got.(prometheus.Histogram)
 	return m, nil
 }

@@ -178,6 +178,10 @@ func deliveryConfig(d config.Delivery) pipeline.DeliveryConfig {
 	}
 }
 
+// hungComponentWait is how long shutdown waits past the grace period for
+// components that ignore cancellation before giving up on them.
+const hungComponentWait = 5 * time.Second
+
 // run runs inputs and pipelines. Shutdown order: inputs stop (their last
 // durable positions committed), then the delivery loops stop taking new
 // batches and finish the ones in flight, within grace.
@@ -208,6 +212,8 @@ func (a *agent) run(ctx context.Context, grace time.Duration) error {
 			defer ins.Done()
 			if err := in.Run(inputCtx, a.sinks[name]); err != nil {
 				failed <- fmt.Errorf("input %s: %w", name, err)
+			} else if inputCtx.Err() == nil {
+				failed <- fmt.Errorf("input %s stopped unexpectedly", name)
 			}
 		}()
 	}
@@ -223,14 +229,26 @@ func (a *agent) run(ctx context.Context, grace time.Duration) error {
 	a.ready.set(false)
 	deadline := time.AfterFunc(grace, func() {
 		a.log.Warn("shutdown grace period over, abandoning in-flight batches (they stay buffered)")
-		stopInputs()
+		stopReading()
 		abandonSends()
 	})
 	defer deadline.Stop()
 	stopInputs()
-	ins.Wait()
-	stopReading()
-	pipes.Wait()
+	stopped := make(chan struct{})
+	go func() {
+		ins.Wait()
+		stopReading()
+		pipes.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(grace + hungComponentWait):
+		// An output blocked in a write that ignores its context (a pipe
+		// nobody reads, a hung NFS mount). Everything committed is on disk
+		// and the rest stays buffered: exit rather than hang.
+		return errors.Join(runErr, fmt.Errorf("components still running %s after the shutdown grace period; exiting anyway (undelivered events stay buffered)", hungComponentWait))
+	}
 	close(failed)
 	errs := []error{runErr}
 	for err := range failed {
