@@ -281,11 +281,13 @@ func (p *Pipeline) Validate() error {
 // Validate implements the loader's validation hook.
 func (b *Buffer) Validate() error {
 	var errs []error
-	if b.MaxBytes <= 0 {
-		errs = append(errs, Fieldf("max_bytes", "must be positive, got %s", b.MaxBytes))
+	// The buffer's own limits (pipeline/buffer); it lowers segment_bytes to
+	// a quarter of max_bytes by itself.
+	if b.MaxBytes < 256*KiB {
+		errs = append(errs, Fieldf("max_bytes", "%s is below the minimum of 256KiB", b.MaxBytes))
 	}
-	if b.SegmentBytes <= 0 {
-		errs = append(errs, Fieldf("segment_bytes", "must be positive, got %s", b.SegmentBytes))
+	if b.SegmentBytes < 64*KiB {
+		errs = append(errs, Fieldf("segment_bytes", "%s is below the minimum of 64KiB", b.SegmentBytes))
 	} else if b.MaxBytes > 0 && b.SegmentBytes > b.MaxBytes {
 		errs = append(errs, Fieldf("segment_bytes", "%s is larger than max_bytes (%s)", b.SegmentBytes, b.MaxBytes))
 	}

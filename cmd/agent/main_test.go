@@ -21,6 +21,7 @@ func TestCheckReportsLineNumberedErrors(t *testing.T) {
 		{"missing_env.yaml", `testdata/missing_env.yaml:4: inputs.apiserver.path: environment variable KUBETRAIL_TEST_UNSET_AUDIT_PATH is not set`},
 		{"unreadable_secret.yaml", `testdata/unreadable_secret.yaml:6: outputs.local.path: cannot read ${file:/nonexistent/kubetrail/secret-path}: open /nonexistent/kubetrail/secret-path: no such file or directory`},
 		{"duplicate_names.yaml", `testdata/duplicate_names.yaml:5: outputs.local: defined twice (first at line 4)`},
+		{"buffer_too_small.yaml", `testdata/buffer_too_small.yaml:10: pipelines.audit.buffer.max_bytes: 100KiB is below the minimum of 256KiB`},
 		{"bad_size.yaml", `testdata/bad_size.yaml:8: outputs.local.batch.max_bytes: "12XB" is not a size`},
 	}
 	for _, tt := range tests {
