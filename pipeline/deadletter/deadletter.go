@@ -31,7 +31,9 @@ type Options struct {
 // Writer appends dead-letter records to a rotated NDJSON file. It is safe for
 // concurrent use.
 type Writer struct {
-	mu    sync.Mutex
+	maxLine int // lumberjack refuses a write larger than its max size
+	torn    bool
+	mu      sync.Mutex
 	file  *lumberjack.Logger
 	line  []byte
 	now   func() time.Time
@@ -55,6 +57,7 @@ func New(opts Options) (*Writer, error) {
 		opts.Now = time.Now
 	}
 	w := &Writer{
+		maxLine: opts.MaxSizeMB << 20,
 		file: &lumberjack.Logger{Filename: opts.Path, MaxSize: opts.MaxSizeMB, MaxBackups: opts.MaxBackups, Compress: opts.Compress},
 		now:  opts.Now,
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -97,6 +100,12 @@ func (w *Writer) WriteDeadLetter(d pipeline.DeadLetter) error {
 	if d.Size > int64(len(d.Raw)) {
 		r.Size, r.Truncated = d.Size, true
 	}
+	// Keep the record within what the rotating file accepts: a prefix of
+	// the event, with its full size, beats a record that never gets written.
+	if limit := w.maxLine / 2; len(d.Raw) > limit {
+		d.Raw = d.Raw[:limit]
+		r.Truncated = true
+	}
 	switch {
 	case !r.Truncated && json.Valid(d.Raw):
 		r.Event = d.Raw
@@ -111,10 +120,16 @@ func (w *Writer) WriteDeadLetter(d pipeline.DeadLetter) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.line = append(append(w.line[:0], line...), '\n')
-	if _, err := w.file.Write(w.line); err != nil {
+	w.line = w.line[:0]
+	if w.torn {
+		w.line = append(w.line, '\n') // end the fragment a failed write left
+	}
+	w.line = append(append(w.line, line...), '\n')
+	if n, err := w.file.Write(w.line); err != nil {
+		w.torn = w.torn || n > 0
 		return fmt.Errorf("write dead-letter file %s: %w", w.file.Filename, err)
 	}
+	w.torn = false
 	w.count.WithLabelValues(d.Component).Inc()
 	return nil
 }

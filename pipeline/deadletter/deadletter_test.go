@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +55,21 @@ func TestRecordsKeepTheEventAndTheReason(t *testing.T) {
 
 	assert.Equal(t, 1.0, testutil.ToFloat64(w.count.WithLabelValues("output/es")))
 	assert.Equal(t, 3.0, testutil.ToFloat64(w.count.WithLabelValues("input/apiserver")))
+}
+
+func TestRecordLargerThanTheFileLimitIsTruncated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dl.ndjson")
+	w, err := New(Options{Path: path, MaxSizeMB: 1})
+	require.NoError(t, err)
+	big := []byte(`{"auditID":"x","requestObject":"` + strings.Repeat("y", 2<<20) + `"}`)
+	require.NoError(t, w.WriteDeadLetter(pipeline.DeadLetter{Component: "output/o", Reason: "too big", Raw: big}))
+	require.NoError(t, w.Close())
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(data, &m))
+	assert.Equal(t, true, m["truncated"])
+	assert.Equal(t, float64(len(big)), m["size"])
+	assert.Less(t, len(data), 1<<20)
+	assert.True(t, strings.HasPrefix(m["raw"].(string), `{"auditID":"x"`))
 }

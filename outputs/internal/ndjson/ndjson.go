@@ -23,6 +23,10 @@ type Encoder struct {
 	// rejected permanently instead of retried.
 	TooLarge func(n int) bool
 	buf      []byte
+	// torn is set when a failed write left part of a line in W: the next
+	// write starts with a newline, so the retried event gets a line of its
+	// own (the fragment stays behind as one malformed line).
+	torn bool
 }
 
 // Encode writes every event of b. It returns nil when all were written, or a
@@ -39,14 +43,37 @@ func (e *Encoder) Encode(b *pipeline.Batch) error {
 			continue
 		}
 		if len(e.buf) > 0 {
-			if _, err := e.W.Write(e.buf); err != nil {
+			if e.torn {
+				e.buf = append(e.buf, 0)
+				copy(e.buf[1:], e.buf)
+				e.buf[0] = '\n'
+			}
+			n, err := e.W.Write(e.buf)
+			if err == nil {
+				e.torn = false
+			} else {
 				if failed == nil {
 					failed = make(map[int]error)
 				}
-				if i-first == 1 && e.TooLarge != nil && e.TooLarge(len(e.buf)) {
-					failed[first] = pipeline.Permanent(fmt.Errorf("event of %d bytes: %w", len(e.buf), err))
+				if e.torn {
+					n-- // the leading newline
+				}
+				if n > 0 {
+					e.torn = true // part of the chunk is in W
+				}
+				if i-first == 1 && e.TooLarge != nil && e.TooLarge(len(b.Events[first].Raw)+1) {
+					failed[first] = pipeline.Permanent(fmt.Errorf("event of %d bytes: %w", len(b.Events[first].Raw)+1, err))
 				} else {
-					for j := first; j < len(b.Events); j++ {
+					// A short write (ENOSPC, EIO) may have written whole
+					// events: those are acknowledged, the rest retried.
+					j := first
+					for ; j < len(b.Events) && n >= len(b.Events[j].Raw)+1; j++ {
+						n -= len(b.Events[j].Raw) + 1
+					}
+					if n == 0 && j > first {
+						e.torn = false // the write ended on a line boundary
+					}
+					for ; j < len(b.Events); j++ {
 						failed[j] = fmt.Errorf("write: %w", err)
 					}
 					return &pipeline.PartialError{Failed: failed}

@@ -77,3 +77,37 @@ func TestEncodeFailureMarksRestRetryable(t *testing.T) {
 		assert.False(t, pipeline.IsPermanent(pe.Failed[i]))
 	}
 }
+
+// shortWriter accepts room bytes, then fails, reporting the short count as
+// os.File does on ENOSPC.
+type shortWriter struct {
+	bytes.Buffer
+	room int
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	if len(p) <= w.room {
+		w.room -= len(p)
+		return w.Buffer.Write(p)
+	}
+	n := w.room
+	w.room = 0
+	w.Buffer.Write(p[:n])
+	return n, errors.New("no space left on device")
+}
+
+func TestShortWriteAcksWholeEventsAndKeepsRetriedLinesWhole(t *testing.T) {
+	w := &shortWriter{room: 11} // `{"a":1}\n` (8 bytes) and 3 bytes of the next
+	e := &Encoder{W: w, MaxChunk: 1 << 20}
+	err := e.Encode(batch(`{"a":1}`, `{"b":2}`, `{"c":3}`))
+	var pe *pipeline.PartialError
+	require.ErrorAs(t, err, &pe)
+	assert.Len(t, pe.Failed, 2, "the whole first event was written and is acknowledged")
+	assert.NotContains(t, pe.Failed, 0)
+
+	w.room = 1 << 20
+	require.NoError(t, e.Encode(batch(`{"b":2}`, `{"c":3}`)))
+	require.NoError(t, e.Encode(batch(`{"d":4}`)))
+	assert.Equal(t, "{\"a\":1}\n{\"b\n{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n", w.String(),
+		"the retried events start on a line of their own; the fragment is one bad line")
+}
