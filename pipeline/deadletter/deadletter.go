@@ -34,10 +34,10 @@ type Writer struct {
 	maxLine int // lumberjack refuses a write larger than its max size
 	torn    bool
 	mu      sync.Mutex
-	file  *lumberjack.Logger
-	line  []byte
-	now   func() time.Time
-	count *prometheus.CounterVec
+	file    *lumberjack.Logger
+	line    []byte
+	now     func() time.Time
+	count   *prometheus.CounterVec
 }
 
 var _ pipeline.DeadLetterWriter = (*Writer)(nil)
@@ -58,8 +58,8 @@ func New(opts Options) (*Writer, error) {
 	}
 	w := &Writer{
 		maxLine: opts.MaxSizeMB << 20,
-		file: &lumberjack.Logger{Filename: opts.Path, MaxSize: opts.MaxSizeMB, MaxBackups: opts.MaxBackups, Compress: opts.Compress},
-		now:  opts.Now,
+		file:    &lumberjack.Logger{Filename: opts.Path, MaxSize: opts.MaxSizeMB, MaxBackups: opts.MaxBackups, Compress: opts.Compress},
+		now:     opts.Now,
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubetrail_dead_letter_events_total",
 			Help: "Events written to the dead-letter file, by the component that gave up on them.",
