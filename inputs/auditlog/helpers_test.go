@@ -175,7 +175,9 @@ type recSink struct {
 	batches []int
 	ack     func(batch int) bool
 	delay   time.Duration
-	held    bool
+	// ackAfter delays durable, as a buffer's fsync interval does.
+	ackAfter time.Duration
+	held     bool
 }
 
 func (s *recSink) Write(ctx context.Context, events []pipeline.Event, durable func()) error {
@@ -200,7 +202,10 @@ func (s *recSink) Write(ctx context.Context, events []pipeline.Event, durable fu
 		s.held = true
 	}
 	s.mu.Unlock()
-	if ok {
+	switch {
+	case ok && s.ackAfter > 0:
+		time.AfterFunc(s.ackAfter, durable) // in order: same delay, FIFO timers
+	case ok:
 		durable()
 	}
 	return nil

@@ -213,6 +213,7 @@ func (t *tailer) flush(ctx context.Context, src *source) error {
 	m := &mark{e: src.e, off: l.consumed}
 	t.st.push(m)
 	if err := t.sink.Write(ctx, l.events, func() { t.st.ack(m) }); err != nil {
+		t.st.abandon(m)
 		return fmt.Errorf("hand %d events to the pipeline: %w", len(l.events), err)
 	}
 	t.in.met.events.Add(float64(len(l.events)))

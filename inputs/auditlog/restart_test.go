@@ -66,6 +66,27 @@ func TestRestartExactlyOnce(t *testing.T) {
 	assert.Zero(t, r2.metric("kubetrail_input_lost_files_total"))
 }
 
+// A clean stop waits for the durable callbacks of what it handed over, so
+// the next start re-reads nothing.
+func TestCleanStopWaitsForPendingAcks(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	l := h.logger(false, 0)
+	lines := genLines(t, 500, 9)
+	sink1 := &recSink{ackAfter: 100 * time.Millisecond}
+	r1 := h.start(sink1, func(c *Config) { c.BatchEvents = 50 })
+	writeLines(t, l, lines)
+	eventually(t, 30*time.Second, func() bool { return sink1.count() >= 500 }, "first run reads all")
+	require.NoError(t, r1.stop(t)) // acks still pending for up to 100 ms
+
+	sink2 := &recSink{}
+	r2 := h.start(sink2)
+	settle()
+	require.NoError(t, r2.stop(t))
+	requireLines(t, lines, sink1.all())
+	assert.Zero(t, sink2.count(), "nothing read twice after a clean stop")
+}
+
 // After a crash before the sink made the last batches durable, the restart
 // reads them again: duplicates are exactly the unacknowledged batches.
 func TestRestartAfterCrashRereadsUnacked(t *testing.T) {

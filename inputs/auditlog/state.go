@@ -3,6 +3,7 @@ package auditlog
 import (
 	"sort"
 	"sync"
+	"time"
 )
 
 // entry is one file of the log's chain (the active file or a backup) that
@@ -97,6 +98,35 @@ func (s *state) ack(m *mark) {
 	m.ready = true
 	s.applyLocked()
 	s.mu.Unlock()
+}
+
+// abandon removes m, whose events never reached the sink, from the queue:
+// its durable callback will never come. m is the newest mark.
+func (s *state) abandon(m *mark) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.marks); n > 0 && s.marks[n-1] == m {
+		s.marks = s.marks[:n-1]
+	}
+}
+
+// waitAcked waits, at most timeout, until the durable callbacks of every
+// queued mark came, so that a clean shutdown saves a checkpoint that
+// includes them instead of re-reading them at the next start.
+func (s *state) waitAcked(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		s.mu.Lock()
+		n := len(s.marks)
+		s.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // applyLocked commits the ready prefix of the queue.

@@ -92,6 +92,11 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 			return fmt.Errorf("auditlog %q: %w", in.set.Name, cpErr)
 		}
 	}
+	// The pipeline's buffers are still running: their durable callbacks
+	// for what was handed over last come within one fsync interval.
+	if !st.waitAcked(finalAckWait) {
+		in.log.Warn("stopping before the buffer made the last events durable; they will be read again at the next start")
+	}
 	if saveErr := cp.save(); saveErr != nil {
 		return fmt.Errorf("auditlog %q: %w", in.set.Name, saveErr)
 	}
@@ -100,6 +105,10 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	}
 	return nil
 }
+
+// finalAckWait bounds how long Run waits at shutdown for the durable
+// callbacks of events already handed to the pipeline.
+const finalAckWait = 2 * time.Second
 
 // tailer is one Run's reading state. The reading goroutine owns lines and
 // the open file; scans (directory listing and reconciliation) run on the
