@@ -278,16 +278,6 @@ func (p *agentProc) kill() {
 	p.logf.Close()
 }
 
-// exited reports whether the agent process ended.
-func (p *agentProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // cpuNow is the agent's CPU time so far, from /proc (clock ticks of 10 ms).
 func (p *agentProc) cpuNow() (time.Duration, error) {
 	return procCPU(p.cmd.Process.Pid)

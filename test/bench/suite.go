@@ -71,13 +71,11 @@ func latencyTable(w io.Writer, ls []LatencyResult) {
 type scenario struct {
 	name string
 	w    *Workload
-	// cold: sleep before each run instead of prefaulting, so that the
-	// agent's page-cache writes land on memory a VM's host took back.
-	cold bool
 }
 
-// Settle is how long a cold run waits first: free page reporting hands
-// free guest memory back to the host after about 2 s.
+// Settle is how long the page-cache measurement waits before its cold
+// write: free page reporting hands free guest memory back to the host after
+// about 2 s.
 const Settle = 5 * time.Second
 
 // suite runs every workload and writes the report to stdout and
@@ -119,11 +117,7 @@ func (c *common) suite(ctx context.Context, scale, rate float64, dur time.Durati
 		{name: "real, ¼ size (linearity)", w: real4},
 		{name: "biglines (1 + 3.9 MiB lines)", w: big},
 	} {
-		o := c.runOptions(string(s.w.Mix))
-		if s.cold {
-			o.Prefault, o.Settle = 0, Settle
-		}
-		rs, err := c.throughputWith(ctx, s.w, o)
+		rs, err := c.throughput(ctx, s.w)
 		if err != nil {
 			return err
 		}
