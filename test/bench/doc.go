@@ -15,15 +15,18 @@
 //     events, all kept, including the five lines of 200-643 KB), repeated
 //     with fresh auditIDs; mean ~1.4 KB per event;
 //   - biglines: real, plus one event with a 1 MiB object and one with a
-//     3.9 MiB object every 32 MiB, to check that memory stays flat in line
-//     size.
+//     3.9 MiB object every 32 MiB (the first pair after 16 MiB), to check
+//     that memory stays flat in line size.
 //
 // Every event gets a unique auditID and, when it is written, a
 // stageTimestamp equal to the write time.
 //
 // The command is cmd/kubetrail-bench; `make bench` at the repository root
-// runs the whole suite. The package's tests are quick smoke tests; the
-// in-process benchmark (BenchmarkPipeline) is for CPU profiles:
+// runs the whole suite and the profiles (README.md, section Performance).
+// The package's tests are quick; TestAgentBinary runs the real binary when
+// KUBETRAIL_BENCH_AGENT is set (`make bench-smoke`). BenchmarkPipeline runs
+// the pipeline in process, for profiles of the Go code without a binary:
 //
 //	go test ./test/bench -run '^$' -bench Pipeline -benchtime 1x -cpuprofile cpu.pprof
+//	go tool pprof -top -tagignore role=harness cpu.pprof
 package bench
