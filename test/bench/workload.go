@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/kubetrail/kubetrail/pipeline"
 )
@@ -52,6 +53,14 @@ func Prepare(dir string, mix Mix, size int64, seed uint64, corpusDir string) (*W
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
+	}
+	// Caches of older generator versions are stale for good.
+	if old, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%s-seed%d-gen*", mix, seed))); len(old) > 0 {
+		for _, f := range old {
+			if !strings.HasPrefix(filepath.Base(f), cacheName(mix, seed)+".") {
+				_ = os.Remove(f)
+			}
+		}
 	}
 	if err := generate(base, mix, size, seed, corpusDir); err != nil {
 		return nil, err
