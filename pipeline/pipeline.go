@@ -109,6 +109,10 @@ func withDefaults(c DeliveryConfig) DeliveryConfig {
 	return c
 }
 
+// maxKeptArena is the largest record arena kept between writes; inputs hand
+// over batches of about 1MiB.
+const maxKeptArena = 4 << 20
+
 // Write implements EventSink for one pipeline: processors, then one append
 // to the buffer. durable fires when the buffer made the append durable.
 func (p *Pipeline) Write(ctx context.Context, events []Event, durable func()) error {
@@ -143,7 +147,11 @@ func (p *Pipeline) Write(ctx context.Context, events []Event, durable func()) er
 		}
 		p.records = append(p.records, rec)
 	}
-	if err := p.buf.Append(ctx, p.records, durable); err != nil {
+	err := p.buf.Append(ctx, p.records, durable)
+	if cap(p.arena) > maxKeptArena {
+		p.arena = nil // a very large event passed: don't keep its size
+	}
+	if err != nil {
 		return fmt.Errorf("pipeline %s: append to buffer: %w", p.name, err)
 	}
 	return nil

@@ -35,11 +35,13 @@ type lines struct {
 	evBytes  int
 	readSize int
 	maxLine  int
+	baseSize int // the buffer's size when no long line is in it
 }
 
 func newLines(readSize, batchBytes, maxLine int) *lines {
 	return &lines{
 		buf:      make([]byte, batchBytes+readSize),
+		baseSize: batchBytes + readSize,
 		readSize: readSize,
 		maxLine:  maxLine,
 		skipBuf:  make([]byte, 0, deadLetterPrefix),
@@ -72,6 +74,13 @@ func (t *tailer) room(ctx context.Context, src *source) error {
 	}
 	n := copy(l.buf, l.buf[l.start:l.end])
 	l.start, l.end = 0, n
+	if len(l.buf) > 2*l.baseSize && l.end+l.readSize <= l.baseSize {
+		// A long line has passed: give its memory back rather than keep
+		// max_line_bytes for good.
+		nb := make([]byte, l.baseSize)
+		copy(nb, l.buf[:l.end])
+		l.buf = nb
+	}
 	if len(l.buf)-l.end < l.readSize {
 		// The unfinished line is at most maxLine long (longer ones are
 		// skipped), so the buffer never needs more than maxLine+readSize.

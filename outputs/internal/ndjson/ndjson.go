@@ -85,6 +85,9 @@ func (e *Encoder) Encode(b *pipeline.Batch) error {
 			i-- // the event that did not fit starts the next chunk
 		}
 	}
+	if cap(e.buf) > 2*e.MaxChunk {
+		e.buf = nil // an event larger than a chunk passed: don't keep its size
+	}
 	if failed != nil {
 		return &pipeline.PartialError{Failed: failed}
 	}
