@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	defaultCheckpointEvery = 100 * time.Millisecond
+	defaultCheckpointEvery = 10 * time.Millisecond
 	defaultGzipStall       = time.Minute
 	// scanEveryPolls: the discovery goroutine rescans the directory at
 	// least every this many poll intervals, for notifications that got lost.
