@@ -19,6 +19,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/kubetrail/kubetrail/cmd/agent/app"
 	"github.com/kubetrail/kubetrail/config"
 )
 
@@ -63,7 +64,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "agent %s: -c FILE is required and takes no other arguments\n%s", cmd, usage)
 			return exitUsage
 		}
-		cfg, err := config.Load(*path, registries{})
+		cfg, err := config.Load(*path, app.Registries{})
 		if err != nil {
 			fmt.Fprintf(stderr, "invalid configuration:\n%s\n", indent(err))
 			return exitUsage
@@ -83,8 +84,8 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 			}
 			defer stopProfile()
 		}
-		if err := run(ctx, cfg, stderr); err != nil {
-			var ce configError
+		if err := app.Run(ctx, cfg, stderr, version); err != nil {
+			var ce app.ConfigError
 			if errors.As(err, &ce) {
 				fmt.Fprintf(stderr, "invalid configuration:\n%s\n", indent(err))
 				return exitUsage

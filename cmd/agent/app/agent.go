@@ -1,4 +1,9 @@
-package main
+// Package app turns a loaded configuration into a running agent: it builds
+// the inputs, processors, pipelines and outputs through their registries,
+// serves /metrics, /healthz and /readyz, and runs everything until a clean
+// shutdown or a failure. cmd/agent is its command line; benchmarks run it in
+// process.
+package app
 
 import (
 	"context"
@@ -24,14 +29,14 @@ import (
 	"github.com/kubetrail/kubetrail/pipeline/processors"
 )
 
-// configError is a configuration a component refused while being built:
-// exit code 2, like a load error.
-type configError struct{ error }
+// ConfigError is a configuration a component refused while being built:
+// the command exits 2, as for a load error.
+type ConfigError struct{ error }
 
-func (e configError) Unwrap() error { return e.error }
+func (e ConfigError) Unwrap() error { return e.error }
 
-// agent is everything run builds from a configuration.
-type agent struct {
+// Agent is everything Build makes from a configuration.
+type Agent struct {
 	log       *slog.Logger
 	metrics   *prometheus.Registry
 	dlq       *deadletter.Writer
@@ -41,23 +46,23 @@ type agent struct {
 	ready     *readiness
 }
 
-// run builds the agent and runs it until ctx ends (clean shutdown, nil) or a
-// component fails (error).
-func run(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
-	log := newLogger(cfg.Agent.Log, stderr)
-	a, err := build(cfg, log)
+// Run builds the agent, logging to logw, and runs it until ctx ends (clean
+// shutdown, nil) or a component fails (error).
+func Run(ctx context.Context, cfg *config.Config, logw io.Writer, version string) error {
+	log := NewLogger(cfg.Agent.Log, logw)
+	a, err := Build(cfg, log)
 	if err != nil {
 		return err
 	}
 	srv, err := serveHTTP(cfg.Agent.HTTPListen, a.metrics, a.ready, log)
 	if err != nil {
-		a.closeAll()
+		a.Close()
 		return err
 	}
 	defer srv.Close()
 	log.Info("kubetrail agent started", "version", version, "config", cfg.File,
 		"pipelines", len(a.pipelines), "inputs", len(a.inputs), "http", cfg.Agent.HTTPListen)
-	err = a.run(ctx, cfg.Agent.ShutdownTimeout.Std())
+	err = a.Run(ctx, cfg.Agent.ShutdownTimeout.Std())
 	if err != nil {
 		log.Error("agent stopped on error", "error", err)
 		return err
@@ -66,7 +71,8 @@ func run(ctx context.Context, cfg *config.Config, stderr io.Writer) error {
 	return nil
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// NewLogger returns the agent's logger as configured in agent.log.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(string(c.Level)))
 	opts := &slog.HandlerOptions{Level: level}
@@ -76,8 +82,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func build(cfg *config.Config, log *slog.Logger) (_ *agent, err error) {
-	a := &agent{
+// Build makes every component of cfg, opening (and recovering) the
+// pipelines' buffers. Nothing runs until Run; Close releases what Build
+// opened when Run is not called.
+func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
+	a := &Agent{
 		log:       log,
 		metrics:   prometheus.NewRegistry(),
 		pipelines: map[string]*pipeline.Pipeline{},
@@ -87,7 +96,7 @@ func build(cfg *config.Config, log *slog.Logger) (_ *agent, err error) {
 	}
 	defer func() {
 		if err != nil {
-			a.closeAll()
+			a.Close()
 		}
 	}()
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -118,7 +127,7 @@ func build(cfg *config.Config, log *slog.Logger) (_ *agent, err error) {
 			f, _ := processors.Lookup(c.Type)
 			proc, err := f.New(c.Config, settings("processor", name))
 			if err != nil {
-				return nil, configError{fmt.Errorf("%s:%d: processors.%s: %w", cfg.File, c.Line, name, err)}
+				return nil, ConfigError{fmt.Errorf("%s:%d: processors.%s: %w", cfg.File, c.Line, name, err)}
 			}
 			pcfg.Processors = append(pcfg.Processors, proc)
 		}
@@ -127,7 +136,7 @@ func build(cfg *config.Config, log *slog.Logger) (_ *agent, err error) {
 			f, _ := outputs.Lookup(c.Type)
 			out, err := f.New(c.Config, settings("output", name))
 			if err != nil {
-				return nil, configError{fmt.Errorf("%s:%d: outputs.%s: %w", cfg.File, c.Line, name, err)}
+				return nil, ConfigError{fmt.Errorf("%s:%d: outputs.%s: %w", cfg.File, c.Line, name, err)}
 			}
 			pcfg.Outputs = append(pcfg.Outputs, pipeline.NamedOutput{Name: name, Output: out, Delivery: deliveryConfig(c.Delivery)})
 		}
@@ -154,7 +163,7 @@ func build(cfg *config.Config, log *slog.Logger) (_ *agent, err error) {
 		f, _ := inputs.Lookup(c.Type)
 		in, err := f.New(c.Config, settings("input", name))
 		if err != nil {
-			return nil, configError{fmt.Errorf("%s:%d: inputs.%s: %w", cfg.File, c.Line, name, err)}
+			return nil, ConfigError{fmt.Errorf("%s:%d: inputs.%s: %w", cfg.File, c.Line, name, err)}
 		}
 		a.inputs[name] = in
 		a.sinks[name] = pipeline.Fanout(sinks...)
@@ -182,10 +191,11 @@ func deliveryConfig(d config.Delivery) pipeline.DeliveryConfig {
 // components that ignore cancellation before giving up on them.
 const hungComponentWait = 5 * time.Second
 
-// run runs inputs and pipelines. Shutdown order: inputs stop (their last
+// Run runs inputs and pipelines until ctx ends or a component fails.
+// Shutdown order: inputs stop (their last
 // durable positions committed), then the delivery loops stop taking new
 // batches and finish the ones in flight, within grace.
-func (a *agent) run(ctx context.Context, grace time.Duration) error {
+func (a *Agent) Run(ctx context.Context, grace time.Duration) error {
 	failed := make(chan error, len(a.inputs)+len(a.pipelines))
 	inputCtx, stopInputs := context.WithCancel(ctx)
 	defer stopInputs()
@@ -260,8 +270,12 @@ func (a *agent) run(ctx context.Context, grace time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// closeAll releases what build opened when the agent does not run.
-func (a *agent) closeAll() {
+// Metrics is the registry every component registers on (what /metrics
+// serves).
+func (a *Agent) Metrics() *prometheus.Registry { return a.metrics }
+
+// Close releases what Build opened, for an agent that will not Run.
+func (a *Agent) Close() {
 	for _, p := range a.pipelines {
 		_ = p.Close()
 	}

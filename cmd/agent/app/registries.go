@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"github.com/kubetrail/kubetrail/config"
@@ -9,12 +9,14 @@ import (
 	"github.com/kubetrail/kubetrail/pipeline/processors"
 )
 
-// registries shows the component registries to the config loader.
-type registries struct{}
+// Registries shows the component registries (every built-in input,
+// processor and output linked in) to the config loader.
+type Registries struct{}
 
-var _ config.Components = registries{}
+var _ config.Components = Registries{}
 
-func (registries) NewConfig(kind config.Kind, typ string) (any, bool) {
+// NewConfig implements config.Components.
+func (Registries) NewConfig(kind config.Kind, typ string) (any, bool) {
 	switch kind {
 	case config.KindInput:
 		if f, ok := inputs.Lookup(typ); ok {
@@ -32,7 +34,8 @@ func (registries) NewConfig(kind config.Kind, typ string) (any, bool) {
 	return nil, false
 }
 
-func (registries) Types(kind config.Kind) []string {
+// Types implements config.Components.
+func (Registries) Types(kind config.Kind) []string {
 	switch kind {
 	case config.KindInput:
 		return inputs.Types()
