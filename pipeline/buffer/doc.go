@@ -22,8 +22,9 @@
 //     segment), then records: u32 length | u32 CRC32C(payload) | payload,
 //     little endian, Castagnoli polynomial. Empty payloads are not allowed,
 //     so zero-filled blocks never parse as records;
-//   - cursor-<escaped name>.pos: one per cursor, replaced atomically
-//     (temporary file + rename), with its own checksum.
+//   - cursor-<escaped name>.pos: one per cursor, with its own checksum;
+//     created atomically (temporary file + rename), then overwritten in
+//     place by one small pwrite per commit.
 //
 // # Durability
 //

@@ -140,6 +140,9 @@ func (b *Buffer) close() error {
 		if err := c.persist(durableFS); err != nil {
 			errs = append(errs, err)
 		}
+		if err := c.closeFile(); err != nil {
+			errs = append(errs, fmt.Errorf("close cursor file %s: %w", c.path, err))
+		}
 	}
 	if durableFS && len(b.names) > 0 {
 		if err := syncDir(b.opts.Dir); err != nil {
