@@ -143,6 +143,7 @@ func (l *loader) load(data []byte) *Config {
 		l.add(line, "pipelines", "at least one pipeline is required")
 	}
 	l.crossCheck(cfg, pipes, inputs, processors, outputs)
+	l.checkFiles(cfg, inputs, outputs)
 	return cfg
 }
 

@@ -22,6 +22,8 @@ func TestCheckReportsLineNumberedErrors(t *testing.T) {
 		{"unreadable_secret.yaml", `testdata/unreadable_secret.yaml:6: outputs.local.path: cannot read ${file:/nonexistent/kubetrail/secret-path}: open /nonexistent/kubetrail/secret-path: no such file or directory`},
 		{"duplicate_names.yaml", `testdata/duplicate_names.yaml:5: outputs.local: defined twice (first at line 4)`},
 		{"buffer_too_small.yaml", `testdata/buffer_too_small.yaml:10: pipelines.audit.buffer.max_bytes: 100KiB is below the minimum of 256KiB`},
+		{"same_file.yaml", `testdata/same_file.yaml:9: outputs.b.path: file ./out/../out/audit.ndjson is also written by outputs.a.path (line 6); give each its own file`},
+		{"same_file.yaml", `testdata/same_file.yaml:12: outputs.loop.path: writes the file that inputs.apiserver.path (line 2) reads: a feedback loop`},
 		{"bad_size.yaml", `testdata/bad_size.yaml:8: outputs.local.batch.max_bytes: "12XB" is not a size`},
 	}
 	for _, tt := range tests {

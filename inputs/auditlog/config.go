@@ -70,6 +70,11 @@ func NewConfig() *Config {
 	}
 }
 
+// Files implements config.FileUser: the input reads path (and its backups).
+func (c *Config) Files() (reads, writes []config.FileRef) {
+	return []config.FileRef{{Field: "path", Path: c.Path}}, nil
+}
+
 // Validate reports every invalid field, naming its yaml key.
 func (c *Config) Validate() error {
 	var errs []error

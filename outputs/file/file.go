@@ -64,6 +64,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Files implements config.FileUser: the output writes path.
+func (c *Config) Files() (reads, writes []config.FileRef) {
+	return nil, []config.FileRef{{Field: "path", Path: c.Path}}
+}
+
 func init() {
 	outputs.Register("file", outputs.Factory{
 		NewConfig: func() any { return defaultConfig() },
