@@ -80,7 +80,6 @@ func (l *loader) checkFiles(cfg *Config, inputs, outputs []named) {
 	}
 }
 
-
 func lineNote(line int) string {
 	if line == 0 {
 		return ""
