@@ -252,9 +252,9 @@ func (c *Cursor) Rewind() {
 // Commit records that every record before pos was delivered. pos must be
 // the End of a record this cursor returned (ErrInvalidPosition otherwise);
 // commits are monotonic (an older pos is a no-op). The position is
-// persisted atomically (temporary file + rename) before Commit returns:
-// fsynced with the directory under "always", fsynced by the next periodic
-// sync under "interval", never fsynced under "never". Segments every cursor
+// persisted before Commit returns (see writeState): fsynced under "always",
+// fsynced by the next periodic sync under "interval", never fsynced under
+// "never". Segments every cursor
 // has committed past are then deleted, which is what unblocks a full
 // buffer. Commit may be called concurrently with Next.
 func (c *Cursor) Commit(pos Position) error {
