@@ -12,6 +12,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 # kube-apiserver writes its audit log 0600 root:root. Rather than running as
 # root, the binary carries one file capability, CAP_DAC_READ_SEARCH (read any
 # file, nothing else), which the DaemonSet allows and nothing more.
+# COPY --from must keep the security.capability xattr: BuildKit does, older
+# builders dropped it (moby/moby#38132); check with getcap on the image.
 RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
  && setcap cap_dac_read_search=+ep /out/agent
 
