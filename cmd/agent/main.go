@@ -57,6 +57,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		path := fs.String("c", "", "configuration file (YAML)")
 		fs.StringVar(path, "config", "", "configuration file (YAML)")
 		cpuProfile := fs.String("cpuprofile", "", "run: write a CPU profile (pprof) to this file until shutdown")
+		memProfile := fs.String("memprofile", "", "run: write an allocation profile (pprof) to this file at shutdown")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitUsage
 		}
@@ -83,6 +84,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 				return exitUsage
 			}
 			defer stopProfile()
+		}
+		if *memProfile != "" {
+			defer writeMemProfile(*memProfile, stderr)
 		}
 		if err := app.Run(ctx, cfg, stderr, version); err != nil {
 			var ce app.ConfigError
@@ -133,4 +137,18 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeMemProfile writes the allocation profile (all allocations since the
+// start, and the heap in use) for benchmark runs.
+func writeMemProfile(path string, stderr io.Writer) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "agent: create memory profile %s: %v\n", path, err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintf(stderr, "agent: write memory profile %s: %v\n", path, err)
+	}
 }
