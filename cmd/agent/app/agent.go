@@ -73,9 +73,7 @@ func Run(ctx context.Context, cfg *config.Config, logw io.Writer, version string
 
 // NewLogger returns the agent's logger as configured in agent.log.
 func NewLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(string(c.Level)))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: c.Level.Slog()}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
