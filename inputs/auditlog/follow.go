@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 )
 
 // read reads e's file from its committed offset to its end: for a backup or
@@ -33,7 +36,7 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 		t.log.Debug("gzipped backup still being written; waiting", slog.String("path", t.pathOf(e)))
 		t.lines.reset(start)
 		if src, err = t.reopenGzip(ctx, e, -1, time.Time{}); err == nil && src == nil {
-			return t.giveUp(ctx, e)
+			return t.giveUp(ctx, e, "gzipped backup stays truncated")
 		}
 	}
 	switch {
@@ -41,6 +44,11 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 		t.log.Error("file is shorter than its committed offset; nothing more to read in it", slog.String("path", t.pathOf(e)), slog.Any("error", err))
 		t.lines.reset(start)
 		return t.finish(ctx, &source{e: e, path: t.pathOf(e)})
+	case err != nil && isCorruptGzip(err):
+		t.log.Error("gzipped backup is corrupt before the committed offset; giving up on the rest of it",
+			slog.String("path", t.pathOf(e)), slog.Int64("offset", start), slog.Any("error", err))
+		t.lines.reset(start)
+		return t.giveUp(ctx, e, "gzipped backup is corrupt: "+err.Error())
 	case err != nil:
 		return err
 	}
@@ -76,9 +84,21 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 					return err
 				}
 				if src == nil { // never completed: give up on the rest
-					return t.giveUp(ctx, e)
+					return t.giveUp(ctx, e, "gzipped backup stays truncated")
 				}
 				continue
+			}
+			if src.gz && isCorruptGzip(err) {
+				// A corrupt stream (bad checksum, invalid deflate data) will
+				// not heal: count the rest as lost and go on with the next
+				// file instead of failing the input at every start.
+				if err := t.flush(ctx, src); err != nil {
+					return err
+				}
+				src.close()
+				t.log.Error("gzipped backup is corrupt; giving up on the rest of it",
+					slog.String("path", src.path), slog.Int64("offset", l.consumed), slog.Any("error", err))
+				return t.giveUp(ctx, src.e, "gzipped backup is corrupt: "+err.Error())
 			}
 			return fmt.Errorf("read %s: %w", src.path, err)
 		}
@@ -152,12 +172,13 @@ func (t *tailer) reopenGzip(ctx context.Context, e *entry, size int64, mtime tim
 	}
 }
 
-// giveUp finishes a .gz that stays truncated, reporting the rest as lost.
-func (t *tailer) giveUp(ctx context.Context, e *entry) error {
+// giveUp finishes a .gz that stays truncated or is corrupt, reporting the
+// rest as lost.
+func (t *tailer) giveUp(ctx context.Context, e *entry, why string) error {
 	off := t.lines.consumed
-	t.lines.reset(off) // the partial line of the truncated stream is part of the loss
+	t.lines.reset(off) // the partial line of the broken stream is part of the loss
 	t.st.mu.Lock()
-	t.reportLostLocked(e, off, "gzipped backup stays truncated")
+	t.reportLostLocked(e, off, why)
 	path := e.path
 	t.st.mu.Unlock()
 	return t.finish(ctx, &source{e: e, path: path})
@@ -316,4 +337,11 @@ func (t *tailer) refreshFingerprint(src *source) (bool, error) {
 		t.st.changedLocked()
 	}
 	return true, nil
+}
+
+// isCorruptGzip reports a gzip stream that is damaged (as opposed to cut
+// short, io.ErrUnexpectedEOF, or an I/O error): it will never read better.
+func isCorruptGzip(err error) bool {
+	var corrupt flate.CorruptInputError
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &corrupt)
 }

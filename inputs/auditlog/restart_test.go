@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -403,4 +404,44 @@ func TestBackupDeletedWhileBehind(t *testing.T) {
 	assert.Greater(t, r.metric("kubetrail_input_lost_bytes_total"), 0.0)
 	t.Logf("read %d of %d lines; lost files %v, bytes %v", len(got), len(lines),
 		r.metric("kubetrail_input_lost_files_total"), r.metric("kubetrail_input_lost_bytes_total"))
+}
+
+// A .gz damaged past its first KiB (bad deflate data or checksum) is given
+// up on with an error, and the files after it are still read: the input
+// must not fail at every start.
+func TestCorruptGzipMidStream(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	l := h.logger(false, 0)
+	lines := genLines(t, 400, 21)
+	sink1 := &recSink{}
+	r1 := h.start(sink1)
+	writeLines(t, l, lines[:10])
+	eventually(t, 10*time.Second, func() bool { return sink1.count() >= 10 }, "first 10")
+	require.NoError(t, r1.stop(t))
+
+	writeLines(t, l, lines[10:300])
+	rotate(t, l)
+	writeLines(t, l, lines[300:])
+	backups, err := filepath.Glob(filepath.Join(h.dir, "audit-*.log"))
+	require.NoError(t, err)
+	require.Len(t, backups, 1)
+	plain, err := os.ReadFile(backups[0])
+	require.NoError(t, err)
+	gz := gzipBytes(t, plain)
+	for i := len(gz) / 2; i < len(gz)/2+64; i++ {
+		gz[i] ^= 0x55
+	}
+	require.NoError(t, os.WriteFile(backups[0]+".gz", gz, 0o600))
+	require.NoError(t, os.Remove(backups[0]))
+
+	sink2 := &recSink{}
+	r2 := h.start(sink2)
+	eventually(t, 20*time.Second, func() bool {
+		got := sink2.all()
+		return len(got) > 0 && bytes.Equal(got[len(got)-1], lines[len(lines)-1])
+	}, "the active file after the corrupt backup is read")
+	require.NoError(t, r2.stop(t))
+	assert.NotEmpty(t, h.logs.find(slog.LevelError, "gzipped backup is corrupt"), "the corruption is reported")
+	assert.NotEmpty(t, h.dl.all(), "what decompressed to garbage went to the dead-letter file")
 }
