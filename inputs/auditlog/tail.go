@@ -171,7 +171,13 @@ func (t *tailer) start(ctx context.Context, had, fresh bool) error {
 				continue
 			}
 			if t.in.cfg.StartAt == StartEnd && !fresh {
-				off, err := lastLineEnd(e.path, e.size)
+				off, err := lastLineEnd(e.path, e.size, e.id)
+				if errors.Is(err, errRotatedMeanwhile) {
+					// The file was rotated since the scan: start at the
+					// size it had then (at worst one line is dead-lettered).
+					t.log.Warn("the active file rotated while starting; starting at its size when scanned", slog.String("path", e.path), slog.Int64("offset", e.size))
+					off, err = e.size, nil
+				}
 				if err != nil {
 					return err
 				}
@@ -191,15 +197,25 @@ func (t *tailer) start(ctx context.Context, had, fresh bool) error {
 	return nil
 }
 
+// errRotatedMeanwhile: the path holds another file than the one scanned.
+var errRotatedMeanwhile = errors.New("file rotated since it was scanned")
+
 // lastLineEnd returns the offset just after the last newline in the first
 // size bytes of the file at path (0 if none): where start_at end starts, so
 // that a line being written is read whole.
-func lastLineEnd(path string, size int64) (int64, error) {
+func lastLineEnd(path string, size int64, id identity) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if dev, ino := devIno(fi); (dev != id.Dev || ino != id.Ino) || fi.Size() < size {
+		return 0, errRotatedMeanwhile
+	}
 	buf := make([]byte, 64<<10)
 	for end := size; end > 0; {
 		n := min(int64(len(buf)), end)

@@ -238,12 +238,29 @@ func TestLastLineEnd(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
 	body := strings.Repeat("x", 100<<10) + "\n" + strings.Repeat("y", 70<<10)
 	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
-	off, err := lastLineEnd(p, int64(len(body)))
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	dev, ino := devIno(fi)
+	id := newIdentity(dev, ino, []byte(body[:1024]))
+	off, err := lastLineEnd(p, int64(len(body)), id)
 	require.NoError(t, err)
 	assert.Equal(t, int64(100<<10+1), off)
-	off, err = lastLineEnd(p, 50)
+	off, err = lastLineEnd(p, 50, id)
 	require.NoError(t, err)
 	assert.Zero(t, off)
+
+	// Rotated since the scan: another file at the path, or a shorter one.
+	_, err = lastLineEnd(p, int64(len(body))+1, id)
+	assert.ErrorIs(t, err, errRotatedMeanwhile)
+	require.NoError(t, os.Remove(p))
+	require.NoError(t, os.WriteFile(p+".new", []byte(body), 0o600))
+	require.NoError(t, os.Rename(p+".new", p))
+	if fi2, err := os.Stat(p); err == nil {
+		if d2, i2 := devIno(fi2); d2 != dev || i2 != ino {
+			_, err = lastLineEnd(p, int64(len(body)), id)
+			assert.ErrorIs(t, err, errRotatedMeanwhile)
+		}
+	}
 }
 
 func TestFingerprintIsContentHash(t *testing.T) {
