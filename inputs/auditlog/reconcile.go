@@ -241,7 +241,8 @@ func (t *tailer) gzipStalled(c *candidate) bool {
 		if c.gzErr != nil {
 			reason = c.gzErr.Error()
 		}
-		t.log.Error("ignoring a gzipped backup that is incomplete or corrupt and has not changed for a while",
+		t.in.met.lostFiles.Inc() // none of it is read; its size is not known
+		t.log.Error("ignoring a gzipped backup that is incomplete or corrupt and has not changed for a while; its lines are lost",
 			slog.String("path", c.path), slog.String("problem", reason), slog.Duration("unchanged_for", now.Sub(s.since)))
 	}
 	return true
