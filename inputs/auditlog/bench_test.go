@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
 
@@ -56,7 +57,7 @@ func BenchmarkTail(b *testing.B) {
 				c.Path = path
 				in, err := New(c, pipeline.Settings{
 					Name: "bench", StateDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler),
-					Metrics: prometheus.NewRegistry(), DeadLetter: &dlRecorder{},
+					Metrics: prometheus.NewRegistry(), DeadLetter: &outputtest.DeadLetters{},
 				})
 				if err != nil {
 					b.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
 
@@ -29,7 +30,7 @@ type harness struct {
 	path  string // the active file
 	state string
 	logs  *logCapture
-	dl    *dlRecorder
+	dl    *outputtest.DeadLetters
 	reg   *prometheus.Registry
 	hook  func(*tailer)
 	tune  func(*Input) // applied to each input before it runs
@@ -40,7 +41,7 @@ func newHarness(t *testing.T) *harness {
 	root := t.TempDir()
 	h := &harness{
 		t: t, dir: filepath.Join(root, "audit"), state: filepath.Join(root, "state"),
-		logs: &logCapture{}, dl: &dlRecorder{},
+		logs: &logCapture{}, dl: &outputtest.DeadLetters{},
 	}
 	h.path = filepath.Join(h.dir, "audit.log")
 	t.Cleanup(func() {
@@ -235,26 +236,6 @@ func (s *recSink) acked() int {
 		n += b
 	}
 	return n
-}
-
-// dlRecorder is a DeadLetterWriter that keeps what it is given.
-type dlRecorder struct {
-	mu  sync.Mutex
-	got []pipeline.DeadLetter
-}
-
-func (d *dlRecorder) WriteDeadLetter(e pipeline.DeadLetter) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e.Raw = bytes.Clone(e.Raw)
-	d.got = append(d.got, e)
-	return nil
-}
-
-func (d *dlRecorder) all() []pipeline.DeadLetter {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]pipeline.DeadLetter(nil), d.got...)
 }
 
 // logCapture is a slog.Handler that keeps records as text.

@@ -49,7 +49,7 @@ func TestPartialLineWaitsForNewline(t *testing.T) {
 	settle()
 	requireLines(t, lines, sink.all())
 	require.NoError(t, r.stop(t))
-	assert.Empty(t, h.dl.all())
+	assert.Empty(t, h.dl.Entries())
 }
 
 // A line longer than max_line_bytes goes to the dead-letter file (64 KiB
@@ -89,7 +89,7 @@ func TestLongLineDeadLettered(t *testing.T) {
 			settle()
 			require.NoError(t, r.stop(t))
 			requireLines(t, lines, sink.all())
-			dls := h.dl.all()
+			dls := h.dl.Entries()
 			require.Len(t, dls, 1)
 			dl := dls[0]
 			assert.Equal(t, int64(len(long)), dl.Size)
@@ -120,13 +120,13 @@ func TestMalformedLineDeadLettered(t *testing.T) {
 	appendFile(t, h.path, joinLines([][]byte{lines[0], bad1, lines[1], bad2}))
 	sink := &recSink{}
 	r := h.start(sink)
-	eventually(t, 10*time.Second, func() bool { return len(h.dl.all()) >= 2 }, "dead letters")
+	eventually(t, 10*time.Second, func() bool { return len(h.dl.Entries()) >= 2 }, "dead letters")
 	appendFile(t, h.path, joinLines(lines[2:]))
 	eventually(t, 10*time.Second, func() bool { return sink.count() >= 3 }, "good lines")
 	settle()
 	require.NoError(t, r.stop(t))
 	requireLines(t, lines, sink.all())
-	dls := h.dl.all()
+	dls := h.dl.Entries()
 	require.Len(t, dls, 2)
 	assert.Equal(t, bad1, dls[0].Raw)
 	assert.Zero(t, dls[0].Size)
@@ -237,7 +237,7 @@ func TestCopyTruncate(t *testing.T) {
 			require.NoError(t, r.stop(t))
 			requireLines(t, append(append([][]byte(nil), lines[:100]...), next...), sink.all())
 			assert.NotEmpty(t, h.logs.find(slog.LevelWarn, "truncated", "offset="+itoa(size(lines[:100]))))
-			assert.Empty(t, h.dl.all())
+			assert.Empty(t, h.dl.Entries())
 		})
 	}
 }
@@ -353,7 +353,7 @@ func TestRotatedWithoutNewline(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return sink.count() == 2 }, "next file")
 	require.NoError(t, r.stop(t))
 	requireLines(t, [][]byte{lines[0], lines[2]}, sink.all())
-	dls := h.dl.all()
+	dls := h.dl.Entries()
 	require.Len(t, dls, 1)
 	assert.Equal(t, lines[1][:100], dls[0].Raw)
 	assert.Equal(t, fmt.Sprintf("%s:%d", backup, len(lines[0])+1), dls[0].Source)

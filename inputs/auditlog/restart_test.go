@@ -443,5 +443,5 @@ func TestCorruptGzipMidStream(t *testing.T) {
 	}, "the active file after the corrupt backup is read")
 	require.NoError(t, r2.stop(t))
 	assert.NotEmpty(t, h.logs.find(slog.LevelError, "gzipped backup is corrupt"), "the corruption is reported")
-	assert.NotEmpty(t, h.dl.all(), "what decompressed to garbage went to the dead-letter file")
+	assert.NotEmpty(t, h.dl.Entries(), "what decompressed to garbage went to the dead-letter file")
 }

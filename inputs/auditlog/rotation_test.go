@@ -66,7 +66,7 @@ func TestRotationExactlyOnce(t *testing.T) {
 			assert.Equal(t, float64(len(lines)), r.metric("kubetrail_input_events_total"))
 			assert.Equal(t, float64(rot), r.metric("kubetrail_input_rotations_total"), "rotations")
 			assert.Zero(t, r.metric("kubetrail_input_lost_files_total"))
-			assert.Empty(t, h.dl.all())
+			assert.Empty(t, h.dl.Entries())
 			if tc.compress && tc.delay > 0 {
 				// Behind a slow sink, some backups were gzipped before they
 				// were read: they were read through the decompressor.
@@ -117,7 +117,7 @@ func TestCorpusReplay(t *testing.T) {
 	requireLines(t, want, sink.all())
 	require.NoError(t, r.stop(t))
 	assert.Equal(t, float64(9474576), r.metric("kubetrail_input_bytes_total"))
-	assert.Empty(t, h.dl.all())
+	assert.Empty(t, h.dl.Entries())
 	for _, rec := range h.logs.all() {
 		assert.False(t, strings.Contains(rec, " ERROR "), rec)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/inputs"
+	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
 
@@ -62,7 +63,7 @@ func TestRegistered(t *testing.T) {
 	c, ok := f.NewConfig().(*Config)
 	require.True(t, ok)
 	c.Path = filepath.Join(t.TempDir(), "audit.log")
-	in, err := f.New(c, pipeline.Settings{Name: "x", StateDir: t.TempDir(), Logger: slog.New(&logCapture{}), Metrics: newRegistry(), DeadLetter: &dlRecorder{}})
+	in, err := f.New(c, pipeline.Settings{Name: "x", StateDir: t.TempDir(), Logger: slog.New(&logCapture{}), Metrics: newRegistry(), DeadLetter: &outputtest.DeadLetters{}})
 	require.NoError(t, err)
 	require.NotNil(t, in)
 	_, err = f.New(NewConfig(), pipeline.Settings{Name: "x"})
