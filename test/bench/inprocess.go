@@ -41,7 +41,7 @@ func buildInProcess(d RunDirs, logw io.Writer) (*app.Agent, error) {
 	return app.Build(cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})))
 }
 
-// delivered reads kubetrail_output_sent_events_total from the agent's
+// delivered reads metricSent from the agent's
 // registry.
 func delivered(reg prometheus.Gatherer) (int64, error) {
 	mfs, err := reg.Gather()
@@ -50,7 +50,7 @@ func delivered(reg prometheus.Gatherer) (int64, error) {
 	}
 	var n float64
 	for _, mf := range mfs {
-		if mf.GetName() == "kubetrail_output_sent_events_total" {
+		if mf.GetName() == metricSent {
 			for _, m := range mf.GetMetric() {
 				n += m.GetCounter().GetValue()
 			}

@@ -43,7 +43,7 @@ func RunLatency(ctx context.Context, w *Workload, rate float64, dur time.Duratio
 		defer os.RemoveAll(d.Root)
 	}
 	// One output file for the whole run: the tailer needs no rotation.
-	p, err := startAgent(o.Agent, d, "4GiB", o.PipelineYAML, o.AgentEnv, o.agentArgs())
+	p, err := o.launch(ctx, d, "4GiB")
 	if err != nil {
 		return res, err
 	}
@@ -52,9 +52,6 @@ func RunLatency(ctx context.Context, w *Workload, rate float64, dur time.Duratio
 			p.kill()
 		}
 	}()
-	if err := p.waitReady(ctx, time.Minute); err != nil {
-		return res, err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

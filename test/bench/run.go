@@ -16,7 +16,6 @@ import (
 // Metric names the harness reads from the agent.
 const (
 	metricSent       = "kubetrail_output_sent_events_total"
-	metricInput      = "kubetrail_input_events_total"
 	metricDeadLetter = "kubetrail_dead_letter_events_total"
 )
 
@@ -119,7 +118,7 @@ func RunThroughput(ctx context.Context, w *Workload, o RunOptions) (res Result, 
 	if err := Prefault(d.Root, o.Prefault); err != nil {
 		return res, err
 	}
-	p, err := startAgent(o.Agent, d, "100MiB", o.PipelineYAML, o.AgentEnv, o.agentArgs())
+	p, err := o.launch(ctx, d, "100MiB")
 	if err != nil {
 		return res, err
 	}
@@ -128,9 +127,6 @@ func RunThroughput(ctx context.Context, w *Workload, o RunOptions) (res Result, 
 			p.kill()
 		}
 	}()
-	if err := p.waitReady(ctx, time.Minute); err != nil {
-		return res, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	if o.Perf != "" {
@@ -240,4 +236,18 @@ func (o *RunOptions) agentArgs() []string {
 		return nil
 	}
 	return []string{"-cpuprofile", o.CPUProfile}
+}
+
+// launch starts the agent on d (its file output rotating at outMaxSize)
+// and waits until it is ready, killing it if it does not get there.
+func (o *RunOptions) launch(ctx context.Context, d RunDirs, outMaxSize string) (*agentProc, error) {
+	p, err := startAgent(o.Agent, d, outMaxSize, o.PipelineYAML, o.AgentEnv, o.agentArgs())
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitReady(ctx, time.Minute); err != nil {
+		p.kill()
+		return nil, err
+	}
+	return p, nil
 }
