@@ -48,9 +48,9 @@ type Cursor struct {
 
 	pmu       sync.Mutex // serialises persist
 	persisted Position
-	hasFile   bool
 	file      *os.File    // the cursor file, once this process created it
 	needSync  atomic.Bool // written, not fsynced yet (interval policy)
+	dirDirty  atomic.Bool // the file was (re)created: its directory entry needs an fsync
 }
 
 type posSeq struct {
@@ -284,7 +284,7 @@ func (c *Cursor) Commit(pos Position) error {
 	if err := c.persist(always); err != nil {
 		return err
 	}
-	if always {
+	if always && c.dirDirty.Swap(false) {
 		if err := syncDir(b.opts.Dir); err != nil {
 			return fmt.Errorf("commit cursor %q: %w", c.name, err)
 		}
@@ -334,7 +334,7 @@ func (c *Cursor) persist(doSync bool) error {
 	b.mu.Lock()
 	st := cursorState{name: c.name, pos: c.committed, seq: c.committedSeq}
 	b.mu.Unlock()
-	if c.hasFile && st.pos == c.persisted && !doSync {
+	if c.file != nil && st.pos == c.persisted && !doSync {
 		return nil
 	}
 	if err := c.writeState(encodeCursor(st), doSync); err != nil {
@@ -343,7 +343,7 @@ func (c *Cursor) persist(doSync bool) error {
 	if !doSync && b.opts.Fsync == FsyncInterval {
 		c.needSync.Store(true)
 	}
-	c.persisted, c.hasFile = st.pos, true
+	c.persisted = st.pos
 	return nil
 }
 
@@ -371,6 +371,7 @@ func (c *Cursor) writeState(data []byte, doSync bool) error {
 	if err := os.Rename(tmp, c.path); err != nil {
 		return err
 	}
+	c.dirDirty.Store(true)
 	f, err := os.OpenFile(c.path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", c.path, err)
@@ -391,20 +392,15 @@ func (c *Cursor) closeFile() error {
 	return err
 }
 
-// syncFile fsyncs the cursor file.
+// syncFile fsyncs the cursor file (open since its first persist: needSync
+// is set only after one).
 func (c *Cursor) syncFile() error {
 	c.pmu.Lock()
-	if c.file != nil {
-		defer c.pmu.Unlock()
-		return c.file.Sync()
+	defer c.pmu.Unlock()
+	if c.file == nil {
+		return nil
 	}
-	c.pmu.Unlock()
-	f, err := os.Open(c.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return c.file.Sync()
 }
 
 func writeFile(path string, data []byte, doSync bool) error {

@@ -79,18 +79,22 @@ func (b *Buffer) syncOnce(synced Position, fns []func()) (Position, []func()) {
 	return synced, fns[:0]
 }
 
-// syncCursorFiles fsyncs the cursor files renamed since the last call
-// (interval policy: Commit renames them without fsync).
+// syncCursorFiles fsyncs the cursor files written since the last call
+// (interval policy: Commit writes them without fsync), and the directory
+// when one of them was created.
 func (b *Buffer) syncCursorFiles() {
 	b.mu.Lock()
 	var dirty []*Cursor
+	dirDirty := false
 	for _, name := range b.names {
-		if c := b.cursors[name]; c.needSync.Swap(false) {
+		c := b.cursors[name]
+		if c.needSync.Swap(false) {
 			dirty = append(dirty, c)
 		}
+		dirDirty = c.dirDirty.Swap(false) || dirDirty
 	}
 	b.mu.Unlock()
-	if len(dirty) == 0 {
+	if len(dirty) == 0 && !dirDirty {
 		return
 	}
 	for _, c := range dirty {
@@ -99,8 +103,10 @@ func (b *Buffer) syncCursorFiles() {
 			c.needSync.Store(true)
 		}
 	}
-	if err := syncDir(b.opts.Dir); err != nil {
-		b.log.Warn("buffer: fsync directory", "err", err)
+	if dirDirty {
+		if err := syncDir(b.opts.Dir); err != nil {
+			b.log.Warn("buffer: fsync directory", "err", err)
+		}
 	}
 }
 
