@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,7 +31,9 @@ type RetryConfig struct {
 	MaxElapsed      time.Duration // 0: retry forever; else dead-letter the batch after this long
 }
 
-// DefaultDeliveryConfig is used for fields left zero.
+// DefaultDeliveryConfig is the defaults New fills into a DeliveryConfig's
+// zero batch sizes, in-flight count and retry intervals (config.Delivery
+// documents the same values for the YAML).
 func DefaultDeliveryConfig() DeliveryConfig {
 	return DeliveryConfig{
 		MaxEvents: 500, MaxBytes: 1 << 20, MaxWait: 200 * time.Millisecond, MaxInFlight: 1,
@@ -164,6 +167,7 @@ func (d *delivery) nextBatch(ctx context.Context, seq uint64) (*pending, error) 
 }
 
 func (p *pending) add(recs []buffer.Record) error {
+	p.events = slices.Grow(p.events, len(recs))
 	for _, r := range recs {
 		p.events = append(p.events, Event{})
 		if err := DecodeRecord(r.Data, &p.events[len(p.events)-1]); err != nil {
@@ -213,11 +217,11 @@ func (d *delivery) commitInOrder(done <-chan *pending, window <-chan struct{}, f
 // (only the events still failing), permanent ones are dead-lettered. It
 // returns an error only when ctx ended before the batch was done.
 func (d *delivery) send(ctx context.Context, p *pending) error {
-	events := p.events
+	events, bytes := p.events, p.bytes
 	start := time.Now()
 	backoff := d.cfg.Retry.InitialInterval
 	for attempt := 1; ; attempt++ {
-		batch := &Batch{Events: events, Bytes: rawBytes(events)}
+		batch := &Batch{Events: events, Bytes: bytes}
 		t0 := time.Now()
 		err := d.out.Write(ctx, batch)
 		d.m.sendSeconds.Observe(time.Since(t0).Seconds())
@@ -284,7 +288,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			return err
 		}
 		backoff = min(time.Duration(float64(backoff)*d.cfg.Retry.Multiplier), d.cfg.Retry.MaxInterval)
-		events = retry
+		events, bytes = retry, rawBytes(retry)
 	}
 }
 

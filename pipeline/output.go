@@ -3,7 +3,7 @@ package pipeline
 import "context"
 
 // Output ships batches of events to one destination. The delivery loop
-// (Deliver) owns the buffer cursor, batching, retries and dead-lettering; an
+// (deliver.go) owns the buffer cursor, batching, retries and dead-lettering; an
 // output only sends.
 //
 // Call order: Start once, then Write any number of times (concurrently from

@@ -161,7 +161,7 @@ func (p *Pipeline) Write(ctx context.Context, events []Event, durable func()) er
 // buffer much smaller than the input's max_line_bytes): keeping it would
 // fail every append after it.
 func (p *Pipeline) rejectOversized(ev *Event, size int) error {
-	reason := fmt.Sprintf("event of %d bytes exceeds the buffer's record limit of %d bytes (raise buffer.max_bytes)", size, p.buf.MaxRecordBytes())
+	reason := fmt.Sprintf("event of %d bytes exceeds the buffer's record limit of %d bytes (raise buffer.segment_bytes; the buffer caps it at a quarter of buffer.max_bytes)", size, p.buf.MaxRecordBytes())
 	err := p.dlq.WriteDeadLetter(DeadLetter{Component: "pipeline/" + p.name, Reason: reason, Raw: ev.Raw})
 	if err != nil {
 		return fmt.Errorf("pipeline %s: dead-letter an oversized event: %w", p.name, err)

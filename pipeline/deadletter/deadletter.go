@@ -5,6 +5,7 @@
 package deadletter
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -35,7 +36,7 @@ type Writer struct {
 	torn    bool
 	mu      sync.Mutex
 	file    *lumberjack.Logger
-	line    []byte
+	line    bytes.Buffer
 	now     func() time.Time
 	count   *prometheus.CounterVec
 }
@@ -114,18 +115,20 @@ func (w *Writer) WriteDeadLetter(d pipeline.DeadLetter) error {
 	default:
 		r.RawBase64 = d.Raw
 	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode dead-letter record: %w", err)
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.line = w.line[:0]
+	w.line.Reset()
 	if w.torn {
-		w.line = append(w.line, '\n') // end the fragment a failed write left
+		w.line.WriteByte('\n') // end the fragment a failed write left
 	}
-	w.line = append(append(w.line, line...), '\n')
-	if n, err := w.file.Write(w.line); err != nil {
+	// No HTML escaping: "<", ">" and "&" stay as the apiserver wrote them,
+	// and the record stays within the size computed above.
+	enc := json.NewEncoder(&w.line)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil { // Encode ends the line with '\n'
+		return fmt.Errorf("encode dead-letter record: %w", err)
+	}
+	if n, err := w.file.Write(w.line.Bytes()); err != nil {
 		w.torn = w.torn || n > 0
 		return fmt.Errorf("write dead-letter file %s: %w", w.file.Filename, err)
 	}

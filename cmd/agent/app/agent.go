@@ -149,7 +149,7 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 		}
 		p, err := pipeline.New(pcfg)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s:%d: pipelines.%s: %w", cfg.File, pc.Line, pname, err)
 		}
 		a.pipelines[pname] = p
 		for _, in := range pc.Inputs {
