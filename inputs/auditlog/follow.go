@@ -194,19 +194,8 @@ func (t *tailer) finish(ctx context.Context, src *source) error {
 		return err
 	}
 	l := t.lines
-	switch {
-	case l.skipping:
-		t.deadLetterLong(src, ", and the file ended without a newline")
-	case l.start < l.end:
-		frag := l.buf[l.start:l.end]
-		var size int64
-		if len(frag) > deadLetterPrefix {
-			size, frag = int64(len(frag)), frag[:deadLetterPrefix]
-		}
-		t.deadLetter(src, l.consumed, frag, size, reasonNoNewline, "the file ended without a newline after its last line (it was rotated or is complete)")
-	}
-	l.start, l.end = 0, 0
-	l.consumed = l.pos
+	t.deadLetterTail(src, ", and the file ended without a newline",
+		"the file ended without a newline after its last line (it was rotated or is complete)")
 	if err := t.flush(ctx, src); err != nil {
 		return err
 	}
@@ -214,16 +203,34 @@ func (t *tailer) finish(ctx context.Context, src *source) error {
 	t.st.push(&mark{e: e, off: l.consumed, finished: true, ready: true})
 	t.st.mu.Lock()
 	e.readDone = true
-	t.st.mu.Unlock()
-	t.log.Debug("file read to its end", slog.String("path", src.path), slog.Int64("offset", l.consumed))
-	t.st.mu.Lock()
 	stamp := e.stamp
 	t.st.mu.Unlock()
+	t.log.Debug("file read to its end", slog.String("path", src.path), slog.Int64("offset", l.consumed))
 	if src.active && stamp == "" {
 		t.log.Info("the active file was replaced or removed without a lumberjack rename; continuing with the next file",
 			slog.String("path", src.path), slog.Int64("offset", l.consumed))
 	}
 	return nil
+}
+
+// deadLetterTail dead-letters what is buffered after the last whole line of
+// a file that ends here (an over-long line being skipped, or a fragment
+// without its newline), then empties the buffer.
+func (t *tailer) deadLetterTail(src *source, longWhy, fragWhy string) {
+	l := t.lines
+	switch {
+	case l.skipping:
+		t.deadLetterLong(src, longWhy)
+	case l.start < l.end:
+		frag := l.buf[l.start:l.end]
+		var size int64
+		if len(frag) > deadLetterPrefix {
+			size, frag = int64(len(frag)), frag[:deadLetterPrefix]
+		}
+		t.deadLetter(src, l.consumed, frag, size, reasonNoNewline, fragWhy)
+	}
+	l.start, l.end = 0, 0
+	l.consumed = l.pos
 }
 
 // truncated restarts at offset 0 of a file that shrank under the reader
@@ -238,9 +245,9 @@ func (t *tailer) truncated(ctx context.Context, src *source, size int64) error {
 		return err
 	}
 	// What was buffered after the last whole line belongs to a line that was
-	// cut: gone with the old content.
-	l.skipping = false
-	l.start, l.end = 0, 0
+	// cut by the truncation: recorded, not dropped silently.
+	t.deadLetterTail(src, ", and the file was truncated under it",
+		"the file was truncated under the reader in the middle of this line")
 	t.st.push(&mark{e: old, off: l.consumed, finished: true, ready: true})
 	prefix, err := readPrefix(src.f, t.fpBuf)
 	if err != nil {

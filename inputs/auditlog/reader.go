@@ -188,7 +188,6 @@ func (t *tailer) deadLetterLong(src *source, more string) {
 // deadLetter records one line the input gives up on. Its offset is
 // committed with the next mark, like any handled line.
 func (t *tailer) deadLetter(src *source, off int64, raw []byte, size int64, label, reason string) {
-	t.in.met.deadLetter.WithLabelValues(label).Inc()
 	source := fmt.Sprintf("%s:%d", t.pathOf(src.e), off) // where the file is now
 	t.log.Warn("line sent to the dead-letter file", slog.String("source", source), slog.String("reason", reason))
 	err := t.in.set.DeadLetter.WriteDeadLetter(pipeline.DeadLetter{
@@ -199,8 +198,11 @@ func (t *tailer) deadLetter(src *source, off int64, raw []byte, size int64, labe
 		Size:      size,
 	})
 	if err != nil {
-		t.log.Error("could not write to the dead-letter file; the line is dropped", slog.String("source", source), slog.Any("error", err))
+		t.in.met.lostBytes.Add(float64(max(size, int64(len(raw)))))
+		t.log.Error("could not write to the dead-letter file; the line is lost", slog.String("source", source), slog.Any("error", err))
+		return
 	}
+	t.in.met.deadLetter.WithLabelValues(label).Inc()
 }
 
 // flush hands the batch to the sink and queues its commit mark; with no
