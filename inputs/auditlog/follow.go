@@ -166,6 +166,9 @@ func (t *tailer) reopenGzip(ctx context.Context, e *entry, size int64, mtime tim
 			return src, nil
 		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errNotThere):
 			continue
+		case isCorruptGzip(err):
+			t.log.Error("gzipped backup is corrupt; giving up on the rest of it", slog.String("path", path), slog.Int64("offset", off), slog.Any("error", err))
+			return nil, nil
 		default:
 			return &source{}, err
 		}

@@ -428,9 +428,13 @@ func (t *tailer) open(e *entry, off int64) (*source, error) {
 	src.size, src.mtime = fi.Size(), fi.ModTime()
 	c := &candidate{path: src.path, gz: src.gz, dev: src.dev, ino: src.ino, complete: true}
 	if src.gz {
-		c.prefix, c.complete, _ = gzipPrefix(f)
+		c.prefix, c.complete, err = gzipPrefix(f)
+		if err != nil && isCorruptGzip(err) {
+			f.Close() // read gives up on it at once, instead of waiting for it to change
+			return nil, fmt.Errorf("read %s: %w", src.path, err)
+		}
 	} else {
-		c.prefix, err = readPrefix(f, make([]byte, fpMax))
+		c.prefix, err = readPrefix(f, t.fpBuf)
 		if err != nil {
 			f.Close()
 			return nil, err
