@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -286,7 +287,7 @@ func without(n *yaml.Node, keys []string) *yaml.Node {
 	cp.Content = nil
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
-		if k.Kind == yaml.ScalarNode && k.Tag != "!!merge" && contains(keys, k.Value) {
+		if k.Kind == yaml.ScalarNode && k.Tag != "!!merge" && slices.Contains(keys, k.Value) {
 			continue
 		}
 		cp.Content = append(cp.Content, k, n.Content[i+1])
@@ -300,15 +301,6 @@ func keysOf(n *yaml.Node) []string {
 		keys = append(keys, p.key.Value)
 	}
 	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (l *loader) pipelines(n *yaml.Node) (map[string]Pipeline, []named) {
@@ -358,7 +350,7 @@ func (l *loader) crossCheck(cfg *Config, pipes, inputs, processors, outputs []na
 			}
 			for i, name := range list.names {
 				line, itemPath := locate(pe.val, pe.key.Line, path, indexPath(list.key, i))
-				if !contains(defined, name) {
+				if !slices.Contains(defined, name) {
 					l.add(line, itemPath, "undefined %s %q%s", list.kind, name, definedHint(list.kind, name, defined))
 					continue
 				}

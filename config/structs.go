@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -115,10 +116,8 @@ func (d *decoder) decodeFields(n *yaml.Node, path string, targets []reflect.Valu
 next:
 	for _, p := range pairs(n, path, &d.problems, true) {
 		key := p.key.Value
-		for _, s := range skip {
-			if key == s {
-				continue next
-			}
+		if slices.Contains(skip, key) {
+			continue
 		}
 		for i, info := range infos {
 			if f, ok := info.byName[key]; ok {
