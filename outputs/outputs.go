@@ -1,9 +1,12 @@
 // Package outputs keeps the registry of output types. Each output lives in its
-// own sub-package, implements pipeline.Output and registers itself in init();
+// own sub-package, implements event.Output and registers itself in init();
 // outputs/all imports them all.
 package outputs
 
-import "github.com/kubetrail/kubetrail/pipeline"
+import (
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/pipeline"
+)
 
 // Factory builds outputs of one type.
 type Factory struct {
@@ -11,7 +14,7 @@ type Factory struct {
 	// with defaults; the loader decodes the YAML over it and validates it.
 	NewConfig func() any
 	// New builds an output from a config made by NewConfig.
-	New func(cfg any, set pipeline.Settings) (pipeline.Output, error)
+	New func(cfg any, set pipeline.Settings) (event.Output, error)
 }
 
 var registry pipeline.Registry[Factory]

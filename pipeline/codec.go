@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/kubetrail/kubetrail/event"
 )
 
 // RecordVersion is the version byte AppendRecord writes first.
@@ -32,7 +34,7 @@ var recFieldNames = [...]string{
 }
 
 // recFields returns pointers to e's length-prefixed fields in record order.
-func recFields(e *Event) [len(recFieldNames)]*[]byte {
+func recFields(e *event.Event) [len(recFieldNames)]*[]byte {
 	return [...]*[]byte{
 		&e.AuditID, &e.Stage, &e.Level, &e.Verb, &e.Username, &e.StageTimestamp,
 		&e.ObjectRef.Resource, &e.ObjectRef.Subresource, &e.ObjectRef.Namespace,
@@ -43,7 +45,7 @@ func recFields(e *Event) [len(recFieldNames)]*[]byte {
 // AppendRecord appends the buffer record of e (see RecordVersion) to dst and
 // returns the extended slice. Meta is stored as extracted, so DecodeRecord
 // does not need to parse Raw again.
-func AppendRecord(dst []byte, e *Event) []byte {
+func AppendRecord(dst []byte, e *event.Event) []byte {
 	n := 1 + 2*binary.MaxVarintLen32 + len(e.Raw)
 	for _, f := range recFields(e) {
 		n += binary.MaxVarintLen32 + len(*f)
@@ -62,8 +64,8 @@ func AppendRecord(dst []byte, e *Event) []byte {
 // e is a view into rec (capacity clipped to its length; empty fields are nil):
 // it does not allocate and e is valid only as long as rec is. On error e is
 // reset and the error wraps ErrCorruptRecord.
-func DecodeRecord(rec []byte, e *Event) error {
-	*e = Event{}
+func DecodeRecord(rec []byte, e *event.Event) error {
+	*e = event.Event{}
 	if len(rec) == 0 {
 		return fmt.Errorf("decode buffer record: empty record: %w", ErrCorruptRecord)
 	}
@@ -74,13 +76,13 @@ func DecodeRecord(rec []byte, e *Event) error {
 	for k, f := range recFields(e) {
 		l, n := binary.Uvarint(rec[i:])
 		if n <= 0 {
-			*e = Event{}
+			*e = event.Event{}
 			return fmt.Errorf("decode buffer record: %s length at byte %d: bad uvarint: %w",
 				recFieldNames[k], i, ErrCorruptRecord)
 		}
 		i += n
 		if l > uint64(len(rec)-i) {
-			*e = Event{}
+			*e = event.Event{}
 			return fmt.Errorf("decode buffer record: %s at byte %d: length %d exceeds the %d bytes left: %w",
 				recFieldNames[k], i, l, len(rec)-i, ErrCorruptRecord)
 		}
@@ -92,7 +94,7 @@ func DecodeRecord(rec []byte, e *Event) error {
 	}
 	code, n := binary.Varint(rec[i:])
 	if n <= 0 || code < math.MinInt32 || code > math.MaxInt32 {
-		*e = Event{}
+		*e = event.Event{}
 		return fmt.Errorf("decode buffer record: code at byte %d: bad int32 varint: %w", i, ErrCorruptRecord)
 	}
 	e.Code = int32(code)

@@ -7,14 +7,19 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
+	"github.com/kubetrail/kubetrail/internal/testcorpus"
 )
 
 // eventsEqual compares two events field by field (nil and empty are equal).
-func eventsEqual(a, b *Event) bool {
+func eventsEqual(a, b *event.Event) bool {
 	return bytes.Equal(a.Raw, b.Raw) && metaFields(&a.Meta) == metaFields(&b.Meta)
 }
 
-func roundTrip(t *testing.T, in *Event) *Event {
+func roundTrip(t *testing.T, in *event.Event) *event.Event {
 	t.Helper()
 	prefix := []byte("previous record")
 	rec := AppendRecord(bytes.Clone(prefix), in)
@@ -25,7 +30,7 @@ func roundTrip(t *testing.T, in *Event) *Event {
 	if rec[0] != RecordVersion {
 		t.Fatalf("version byte %d", rec[0])
 	}
-	var out Event
+	var out event.Event
 	if err := DecodeRecord(rec, &out); err != nil {
 		t.Fatalf("DecodeRecord: %v", err)
 	}
@@ -41,13 +46,13 @@ func roundTrip(t *testing.T, in *Event) *Event {
 }
 
 func TestRecordRoundTrip(t *testing.T) {
-	full := &Event{
+	full := &event.Event{
 		Raw: []byte(`{"auditID":"a"}`),
-		Meta: Meta{
+		Meta: event.Meta{
 			AuditID: []byte("9b6a7717-abcc-4b49-bbf5-b2049aa021ce"), Stage: []byte("ResponseComplete"),
 			Level: []byte("RequestResponse"), Verb: []byte("create"), Username: []byte("system:serviceaccount:ns:sa"),
 			StageTimestamp: []byte("2026-11-22T02:26:26.123456Z"),
-			ObjectRef: ObjectRef{Resource: []byte("pods"), Subresource: []byte("exec"), Namespace: []byte("ns"),
+			ObjectRef: event.ObjectRef{Resource: []byte("pods"), Subresource: []byte("exec"), Namespace: []byte("ns"),
 				Name: []byte("p"), APIGroup: []byte("apps")},
 			Code: 201,
 		},
@@ -55,19 +60,19 @@ func TestRecordRoundTrip(t *testing.T) {
 	long := strings.Repeat("x", 300) // two-byte uvarint length
 	tests := []struct {
 		name string
-		e    *Event
+		e    *event.Event
 	}{
 		{"full", full},
-		{"empty event", &Event{}},
-		{"only raw", &Event{Raw: []byte(`{}`)}},
-		{"empty raw", &Event{Meta: Meta{Verb: []byte("get"), Code: 200}}},
-		{"negative code", &Event{Meta: Meta{Code: -1}}},
-		{"min code", &Event{Meta: Meta{Code: math.MinInt32}}},
-		{"max code", &Event{Meta: Meta{Code: math.MaxInt32}, Raw: []byte("r")}},
-		{"long fields", &Event{Raw: []byte(long + long), Meta: Meta{Username: []byte(long), ObjectRef: ObjectRef{Name: []byte(long)}}}},
-		{"binary and escaped-decoded values", &Event{
+		{"empty event", &event.Event{}},
+		{"only raw", &event.Event{Raw: []byte(`{}`)}},
+		{"empty raw", &event.Event{Meta: event.Meta{Verb: []byte("get"), Code: 200}}},
+		{"negative code", &event.Event{Meta: event.Meta{Code: -1}}},
+		{"min code", &event.Event{Meta: event.Meta{Code: math.MinInt32}}},
+		{"max code", &event.Event{Meta: event.Meta{Code: math.MaxInt32}, Raw: []byte("r")}},
+		{"long fields", &event.Event{Raw: []byte(long + long), Meta: event.Meta{Username: []byte(long), ObjectRef: event.ObjectRef{Name: []byte(long)}}}},
+		{"binary and escaped-decoded values", &event.Event{
 			Raw:  []byte(`{"verb":"a\"b","user":{"username":"\u00fc\n"}}`),
-			Meta: Meta{Verb: []byte(`a"b`), Username: []byte("ü\n"), AuditID: []byte{0, 1, 0xff, '\\'}},
+			Meta: event.Meta{Verb: []byte(`a"b`), Username: []byte("ü\n"), AuditID: []byte{0, 1, 0xff, '\\'}},
 		}},
 	}
 	for _, tt := range tests {
@@ -77,33 +82,33 @@ func TestRecordRoundTrip(t *testing.T) {
 
 func TestRecordRoundTripCorpus(t *testing.T) {
 	var rec []byte
-	for _, l := range loadCorpus(t) {
-		in := Event{Raw: l.raw}
-		if err := Extract(l.raw, &in.Meta); err != nil {
-			t.Fatalf("%s: %v", l.where, err)
+	for _, l := range testcorpus.Load(t) {
+		in := event.Event{Raw: l.Raw}
+		if err := auditfields.Extract(l.Raw, &in.Meta); err != nil {
+			t.Fatalf("%s: %v", l.Where, err)
 		}
 		rec = AppendRecord(rec[:0], &in)
-		var out Event
+		var out event.Event
 		if err := DecodeRecord(rec, &out); err != nil {
-			t.Fatalf("%s: %v", l.where, err)
+			t.Fatalf("%s: %v", l.Where, err)
 		}
 		if !eventsEqual(&in, &out) {
-			t.Fatalf("%s: round trip differs", l.where)
+			t.Fatalf("%s: round trip differs", l.Where)
 		}
-		var again Meta
-		if err := Extract(out.Raw, &again); err != nil || metaFields(&again) != metaFields(&out.Meta) {
-			t.Fatalf("%s: decoded Raw extracts differently (%v)", l.where, err)
+		var again event.Meta
+		if err := auditfields.Extract(out.Raw, &again); err != nil || metaFields(&again) != metaFields(&out.Meta) {
+			t.Fatalf("%s: decoded Raw extracts differently (%v)", l.Where, err)
 		}
 	}
 }
 
 func TestDecodeRecordNoAllocs(t *testing.T) {
-	in := Event{Raw: []byte(metadataEvent)}
-	if err := Extract(in.Raw, &in.Meta); err != nil {
+	in := event.Event{Raw: []byte(testcorpus.MetadataEvent)}
+	if err := auditfields.Extract(in.Raw, &in.Meta); err != nil {
 		t.Fatal(err)
 	}
 	rec := AppendRecord(nil, &in)
-	var out Event
+	var out event.Event
 	if n := testing.AllocsPerRun(100, func() {
 		if err := DecodeRecord(rec, &out); err != nil {
 			t.Fatal(err)
@@ -118,7 +123,7 @@ func TestDecodeRecordNoAllocs(t *testing.T) {
 }
 
 func TestDecodeRecordCorrupt(t *testing.T) {
-	good := AppendRecord(nil, &Event{Raw: []byte("{}"), Meta: Meta{AuditID: []byte("abc"), Code: 200}})
+	good := AppendRecord(nil, &event.Event{Raw: []byte("{}"), Meta: event.Meta{AuditID: []byte("abc"), Code: 200}})
 	lenAt := func(l uint64) []byte { // record whose first field claims length l
 		return binary.AppendUvarint([]byte{RecordVersion}, l)
 	}
@@ -142,20 +147,20 @@ func TestDecodeRecordCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := Event{Raw: []byte("stale"), Meta: Meta{Verb: []byte("stale")}}
+			e := event.Event{Raw: []byte("stale"), Meta: event.Meta{Verb: []byte("stale")}}
 			err := DecodeRecord(tt.rec, &e)
 			if !errors.Is(err, ErrCorruptRecord) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("DecodeRecord(%x) = %v, want ErrCorruptRecord with %q", tt.rec, err, tt.want)
 			}
-			if !eventsEqual(&e, &Event{}) {
+			if !eventsEqual(&e, &event.Event{}) {
 				t.Errorf("event not reset on error: %+v", e)
 			}
 		})
 	}
 	// Every strict prefix of a record that cuts into the header is an error.
-	rec := AppendRecord(nil, &Event{Meta: Meta{AuditID: []byte("a"), Code: -300}})
+	rec := AppendRecord(nil, &event.Event{Meta: event.Meta{AuditID: []byte("a"), Code: -300}})
 	for n := 0; n < len(rec); n++ {
-		if err := DecodeRecord(rec[:n], &Event{}); err == nil {
+		if err := DecodeRecord(rec[:n], &event.Event{}); err == nil {
 			t.Errorf("prefix of %d of %d bytes accepted", n, len(rec))
 		}
 	}
@@ -166,17 +171,17 @@ func TestDecodeRecordCorrupt(t *testing.T) {
 // re-encodes to a record that decodes to the same event; and
 // AppendRecord/DecodeRecord round-trip any event built from the input.
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(AppendRecord(nil, &Event{Raw: []byte(metadataEvent), Meta: Meta{AuditID: []byte("a"), Code: 200}}))
-	f.Add(AppendRecord(nil, &Event{}))
+	f.Add(AppendRecord(nil, &event.Event{Raw: []byte(testcorpus.MetadataEvent), Meta: event.Meta{AuditID: []byte("a"), Code: 200}}))
+	f.Add(AppendRecord(nil, &event.Event{}))
 	f.Add([]byte{RecordVersion, 0x80})
 	f.Add([]byte{2})
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		var e Event
+		var e event.Event
 		if err := DecodeRecord(rec, &e); err != nil {
 			if !errors.Is(err, ErrCorruptRecord) {
 				t.Fatalf("error %v does not wrap ErrCorruptRecord", err)
 			}
-			if !eventsEqual(&e, &Event{}) {
+			if !eventsEqual(&e, &event.Event{}) {
 				t.Fatal("event not reset on error")
 			}
 		} else {
@@ -187,16 +192,16 @@ func FuzzDecodeRecord(f *testing.F) {
 				}
 			}
 			again := AppendRecord(nil, &e)
-			var e2 Event
+			var e2 event.Event
 			if err := DecodeRecord(again, &e2); err != nil || !eventsEqual(&e, &e2) {
 				t.Fatalf("re-encoded record does not decode the same (%v)", err)
 			}
 		}
 		// Round trip of an event made from the input's bytes.
 		third := len(rec) / 3
-		in := Event{Raw: rec[2*third:], Meta: Meta{AuditID: rec[:third], Verb: rec[third : 2*third],
-			ObjectRef: ObjectRef{Name: rec[:third/2]}, Code: int32(len(rec)) - 100}}
-		var out Event
+		in := event.Event{Raw: rec[2*third:], Meta: event.Meta{AuditID: rec[:third], Verb: rec[third : 2*third],
+			ObjectRef: event.ObjectRef{Name: rec[:third/2]}, Code: int32(len(rec)) - 100}}
+		var out event.Event
 		if err := DecodeRecord(AppendRecord(nil, &in), &out); err != nil || !eventsEqual(&in, &out) {
 			t.Fatalf("round trip of %+v failed (%v)", in, err)
 		}
@@ -206,7 +211,7 @@ func FuzzDecodeRecord(f *testing.F) {
 // TestAppendRecordGrowsAmortized: appending many records to one buffer must
 // not reallocate it for every record.
 func TestAppendRecordGrowsAmortized(t *testing.T) {
-	e := Event{Raw: []byte(metadataEvent)}
+	e := event.Event{Raw: []byte(testcorpus.MetadataEvent)}
 	var buf []byte
 	grows := 0
 	for range 1000 {
@@ -219,4 +224,30 @@ func TestAppendRecordGrowsAmortized(t *testing.T) {
 	if grows > 30 {
 		t.Errorf("%d reallocations for 1000 appends", grows)
 	}
+}
+
+// metaStrings is Meta as comparable strings.
+type metaStrings struct {
+	AuditID, Stage, Level, Verb, Username, StageTimestamp string
+	Resource, Subresource, Namespace, Name, APIGroup      string
+	Code                                                  int32
+}
+
+func metaFields(m *event.Meta) metaStrings {
+	return metaStrings{
+		AuditID: string(m.AuditID), Stage: string(m.Stage), Level: string(m.Level), Verb: string(m.Verb),
+		Username: string(m.Username), StageTimestamp: string(m.StageTimestamp),
+		Resource: string(m.ObjectRef.Resource), Subresource: string(m.ObjectRef.Subresource),
+		Namespace: string(m.ObjectRef.Namespace), Name: string(m.ObjectRef.Name),
+		APIGroup: string(m.ObjectRef.APIGroup), Code: m.Code,
+	}
+}
+
+// within reports whether b lies inside raw's memory.
+func within(b, raw []byte) bool {
+	if len(b) == 0 || len(raw) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+	return p >= lo && p+uintptr(len(b)) <= lo+uintptr(len(raw))
 }

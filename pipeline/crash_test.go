@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 	"github.com/kubetrail/kubetrail/pipeline/buffer"
@@ -27,7 +28,7 @@ const crashChildEnv = "KUBETRAIL_CRASH_CHILD_DIR"
 // Delivery settings of the crash test: the duplicate bound follows from them.
 const crashMaxEvents, crashInFlight = 20, 2
 
-func crashPipeline(t *testing.T, dir string, out pipeline.Output) *pipeline.Pipeline {
+func crashPipeline(t *testing.T, dir string, out event.Output) *pipeline.Pipeline {
 	p, err := pipeline.New(pipeline.Config{
 		Name: "audit",
 		Outputs: []pipeline.NamedOutput{{Name: "o", Output: out, Delivery: pipeline.DeliveryConfig{
@@ -52,7 +53,7 @@ func TestCrashChildDeliver(t *testing.T) {
 	}
 	acks, err := os.OpenFile(filepath.Join(dir, "acks.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	require.NoError(t, err)
-	sink := pipeline.WriteFunc(func(_ context.Context, b *pipeline.Batch) error {
+	sink := event.WriteFunc(func(_ context.Context, b *event.Batch) error {
 		// The network round trip; random, so batches finish out of order.
 		time.Sleep(time.Duration(1+rand.IntN(4)) * time.Millisecond)
 		var line []byte
@@ -75,7 +76,7 @@ func TestKill9DuringSends(t *testing.T) {
 	dir := t.TempDir()
 	const events = 12000
 	// Fill the buffer without delivering anything.
-	p := crashPipeline(t, dir, pipeline.WriteFunc(func(context.Context, *pipeline.Batch) error { return nil }))
+	p := crashPipeline(t, dir, event.WriteFunc(func(context.Context, *event.Batch) error { return nil }))
 	write(t, p, 0, events, nil)
 	require.NoError(t, p.Close())
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/pipeline/buffer"
 )
 
@@ -52,7 +53,7 @@ type cursor interface {
 // cursor, in order, past every batch that is done.
 type delivery struct {
 	pipeline, name string
-	out            Output
+	out            event.Output
 	cur            cursor
 	cfg            DeliveryConfig
 	dlq            DeadLetterWriter
@@ -64,7 +65,7 @@ type delivery struct {
 // pending is a batch on its way through the delivery loop.
 type pending struct {
 	seq    uint64
-	events []Event
+	events []event.Event
 	bytes  int
 	end    buffer.Position
 }
@@ -169,7 +170,7 @@ func (d *delivery) nextBatch(ctx context.Context, seq uint64) (*pending, error) 
 func (p *pending) add(recs []buffer.Record) error {
 	p.events = slices.Grow(p.events, len(recs))
 	for _, r := range recs {
-		p.events = append(p.events, Event{})
+		p.events = append(p.events, event.Event{})
 		if err := DecodeRecord(r.Data, &p.events[len(p.events)-1]); err != nil {
 			// The record's CRC matched, so this is a bug or a format change,
 			// not disk corruption: stop rather than skip events.
@@ -221,7 +222,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 	start := time.Now()
 	backoff := d.cfg.Retry.InitialInterval
 	for attempt := 1; ; attempt++ {
-		batch := &Batch{Events: events, Bytes: bytes}
+		batch := &event.Batch{Events: events, Bytes: bytes}
 		t0 := time.Now()
 		err := d.out.Write(ctx, batch)
 		d.m.sendSeconds.Observe(time.Since(t0).Seconds())
@@ -234,8 +235,8 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			return ctx.Err()
 		}
 		d.m.failedBatches.Inc()
-		var retry []Event
-		var partial *PartialError
+		var retry []event.Event
+		var partial *event.PartialError
 		switch {
 		case errors.As(err, &partial):
 			for i, ev := range events {
@@ -244,7 +245,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 				case !failed:
 					d.m.sentEvents.Inc()
 					d.m.sentBytes.Add(float64(len(ev.Raw)))
-				case IsPermanent(evErr):
+				case event.IsPermanent(evErr):
 					if d.deadLetter(ev, evErr) != nil {
 						retry = append(retry, ev)
 					}
@@ -252,7 +253,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 					retry = append(retry, ev)
 				}
 			}
-		case IsPermanent(err):
+		case event.IsPermanent(err):
 			for _, ev := range events {
 				if d.deadLetter(ev, err) != nil {
 					retry = append(retry, ev)
@@ -266,7 +267,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 		}
 		if d.cfg.Retry.MaxElapsed > 0 && time.Since(start) >= d.cfg.Retry.MaxElapsed {
 			reason := fmt.Errorf("gave up after %d attempts in %s: %w", attempt, time.Since(start).Round(time.Millisecond), err)
-			var kept []Event
+			var kept []event.Event
 			for _, ev := range retry {
 				if d.deadLetter(ev, reason) != nil {
 					kept = append(kept, ev)
@@ -278,7 +279,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			retry = kept
 		}
 		wait := jitter(backoff, d.cfg.Retry.Jitter)
-		if after, ok := RetryAfter(err); ok && after > wait {
+		if after, ok := event.RetryAfter(err); ok && after > wait {
 			wait = after
 		}
 		d.log.Warn("output write failed, retrying", "output", d.name, "attempt", attempt,
@@ -294,7 +295,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 
 // deadLetter records an event the sink rejected for good. When even that
 // fails the event is kept for retry: losing it is not an option.
-func (d *delivery) deadLetter(ev Event, reason error) error {
+func (d *delivery) deadLetter(ev event.Event, reason error) error {
 	err := d.dlq.WriteDeadLetter(DeadLetter{
 		Component: "output/" + d.name,
 		Reason:    reason.Error(),
@@ -311,7 +312,7 @@ func (d *delivery) deadLetter(ev Event, reason error) error {
 	return nil
 }
 
-func rawBytes(events []Event) int {
+func rawBytes(events []event.Event) int {
 	n := 0
 	for i := range events {
 		n += len(events[i].Raw)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 	"github.com/kubetrail/kubetrail/pipeline/buffer"
@@ -20,7 +21,7 @@ import (
 // batches pile up sent but uncommitted, and a restart re-sends all of them.
 func TestStuckBatchBoundsDuplicatesAfterRestart(t *testing.T) {
 	h := newHarness(t)
-	sink := &outputtest.Sink{Fail: func(_ int, b *pipeline.Batch) error {
+	sink := &outputtest.Sink{Fail: func(_ int, b *event.Batch) error {
 		for _, ev := range b.Events {
 			if string(ev.AuditID) == "id-00000" {
 				return errors.New("transient, forever")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/pipeline/buffer"
 )
 
@@ -24,7 +25,7 @@ type Pipeline struct {
 	log        *slog.Logger
 
 	mu      sync.Mutex // serialises writes from several inputs
-	scratch []Event
+	scratch []event.Event
 	arena   []byte
 	starts  []int
 	records [][]byte
@@ -33,7 +34,7 @@ type Pipeline struct {
 // NamedOutput is an output with its name and delivery settings.
 type NamedOutput struct {
 	Name     string
-	Output   Output
+	Output   event.Output
 	Delivery DeliveryConfig
 }
 
@@ -115,7 +116,7 @@ const maxKeptArena = 4 << 20
 
 // Write implements EventSink for one pipeline: processors, then one append
 // to the buffer. durable fires when the buffer made the append durable.
-func (p *Pipeline) Write(ctx context.Context, events []Event, durable func()) error {
+func (p *Pipeline) Write(ctx context.Context, events []event.Event, durable func()) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.processors) > 0 {
@@ -160,7 +161,7 @@ func (p *Pipeline) Write(ctx context.Context, events []Event, durable func()) er
 // rejectOversized dead-letters an event too large for the buffer (a
 // buffer much smaller than the input's max_line_bytes): keeping it would
 // fail every append after it.
-func (p *Pipeline) rejectOversized(ev *Event, size int) error {
+func (p *Pipeline) rejectOversized(ev *event.Event, size int) error {
 	reason := fmt.Sprintf("event of %d bytes exceeds the buffer's record limit of %d bytes (raise buffer.segment_bytes; the buffer caps it at a quarter of buffer.max_bytes)", size, p.buf.MaxRecordBytes())
 	err := p.dlq.WriteDeadLetter(DeadLetter{Component: "pipeline/" + p.name, Reason: reason, Raw: ev.Raw})
 	if err != nil {
@@ -234,7 +235,7 @@ func Fanout(pipelines ...EventSink) EventSink {
 
 type fanout []EventSink
 
-func (f fanout) Write(ctx context.Context, events []Event, durable func()) error {
+func (f fanout) Write(ctx context.Context, events []event.Event, durable func()) error {
 	var all func()
 	if durable != nil {
 		left := atomic.Int32{}

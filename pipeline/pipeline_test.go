@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 	"github.com/kubetrail/kubetrail/pipeline/buffer"
@@ -73,11 +75,11 @@ func running(t *testing.T, p *pipeline.Pipeline) (stop func()) {
 	}
 }
 
-func event(i int, extra string) pipeline.Event {
+func testEvent(i int, extra string) event.Event {
 	raw := fmt.Sprintf(`{"kind":"Event","level":"Metadata","auditID":"id-%05d","stage":"ResponseComplete","verb":"get"%s}`, i, extra)
-	var ev pipeline.Event
+	var ev event.Event
 	ev.Raw = []byte(raw)
-	if err := pipeline.Extract(ev.Raw, &ev.Meta); err != nil {
+	if err := auditfields.Extract(ev.Raw, &ev.Meta); err != nil {
 		panic(err)
 	}
 	return ev
@@ -90,13 +92,13 @@ func write(t *testing.T, sink pipeline.EventSink, first, n int, extra func(i int
 	var durable atomic.Int64
 	batches := 0
 	for i := first; i < first+n; i += 100 {
-		var evs []pipeline.Event
+		var evs []event.Event
 		for j := i; j < min(i+100, first+n); j++ {
 			x := ""
 			if extra != nil {
 				x = extra(j)
 			}
-			evs = append(evs, event(j, x))
+			evs = append(evs, testEvent(j, x))
 		}
 		require.NoError(t, sink.Write(context.Background(), evs, func() { durable.Add(1) }))
 		batches++
@@ -107,8 +109,8 @@ func write(t *testing.T, sink pipeline.EventSink, first, n int, extra func(i int
 func ids(events [][]byte) []string {
 	out := make([]string, len(events))
 	for i, raw := range events {
-		var m pipeline.Meta
-		if err := pipeline.Extract(raw, &m); err != nil {
+		var m event.Meta
+		if err := auditfields.Extract(raw, &m); err != nil {
 			panic(err)
 		}
 		out[i] = string(m.AuditID)
@@ -134,7 +136,7 @@ func waitFor(t *testing.T, s *outputtest.Sink, n int) {
 func TestSinkDownThenUpGetsEveryEventInOrder(t *testing.T) {
 	h := newHarness(t)
 	var up atomic.Bool
-	sink := &outputtest.Sink{Fail: func(call int, _ *pipeline.Batch) error {
+	sink := &outputtest.Sink{Fail: func(call int, _ *event.Batch) error {
 		if call >= 30 {
 			up.Store(true)
 		}
@@ -156,7 +158,7 @@ func TestSinkDownThenUpGetsEveryEventInOrder(t *testing.T) {
 
 func TestDeadOutputDoesNotStallAnother(t *testing.T) {
 	h := newHarness(t)
-	dead := &outputtest.Sink{Fail: func(int, *pipeline.Batch) error { return errors.New("503 service unavailable") }}
+	dead := &outputtest.Sink{Fail: func(int, *event.Batch) error { return errors.New("503 service unavailable") }}
 	live := &outputtest.Sink{}
 	p := h.open("audit", []pipeline.NamedOutput{
 		{Name: "dead", Output: dead, Delivery: pipeline.DeliveryConfig{Retry: fastRetry}},
@@ -187,12 +189,12 @@ func TestDeadOutputDoesNotStallAnother(t *testing.T) {
 func TestPermanentRejectionsGoToDeadLetter(t *testing.T) {
 	h := newHarness(t)
 	var seen sync.Map // flaky events fail on their first attempt only
-	sink := &outputtest.Sink{Fail: func(_ int, b *pipeline.Batch) error {
+	sink := &outputtest.Sink{Fail: func(_ int, b *event.Batch) error {
 		failed := map[int]error{}
 		for i, ev := range b.Events {
 			switch {
 			case bytes.Contains(ev.Raw, []byte(`"poison"`)):
-				failed[i] = pipeline.Permanent(errors.New("mapper_parsing_exception"))
+				failed[i] = event.Permanent(errors.New("mapper_parsing_exception"))
 			case bytes.Contains(ev.Raw, []byte(`"flaky"`)):
 				if _, again := seen.LoadOrStore(string(ev.AuditID), true); !again {
 					failed[i] = errors.New("es_rejected_execution_exception") // retryable
@@ -202,7 +204,7 @@ func TestPermanentRejectionsGoToDeadLetter(t *testing.T) {
 		if len(failed) == 0 {
 			return nil
 		}
-		return &pipeline.PartialError{Failed: failed}
+		return &event.PartialError{Failed: failed}
 	}}
 	p := h.open("audit", []pipeline.NamedOutput{{Name: "es", Output: sink,
 		Delivery: pipeline.DeliveryConfig{MaxEvents: 100, MaxWait: time.Millisecond, Retry: fastRetry}}})
@@ -234,10 +236,10 @@ func TestPermanentRejectionsGoToDeadLetter(t *testing.T) {
 
 func TestWholeBatchPermanentAndRetryDeadline(t *testing.T) {
 	h := newHarness(t)
-	perm := &outputtest.Sink{Fail: func(int, *pipeline.Batch) error {
-		return pipeline.Permanent(errors.New("401 invalid token"))
+	perm := &outputtest.Sink{Fail: func(int, *event.Batch) error {
+		return event.Permanent(errors.New("401 invalid token"))
 	}}
-	stuck := &outputtest.Sink{Fail: func(int, *pipeline.Batch) error { return errors.New("timeout") }}
+	stuck := &outputtest.Sink{Fail: func(int, *event.Batch) error { return errors.New("timeout") }}
 	retry := fastRetry
 	retry.MaxElapsed = 20 * time.Millisecond
 	p := h.open("audit", []pipeline.NamedOutput{
@@ -262,7 +264,7 @@ func TestWholeBatchPermanentAndRetryDeadline(t *testing.T) {
 func TestInFlightBatchesCommitInOrder(t *testing.T) {
 	h := newHarness(t)
 	var calls atomic.Int64
-	sink := &outputtest.Sink{Fail: func(call int, b *pipeline.Batch) error {
+	sink := &outputtest.Sink{Fail: func(call int, b *event.Batch) error {
 		calls.Add(1)
 		time.Sleep(time.Duration(call%4) * time.Millisecond) // later batches often finish first
 		if call%7 == 3 {
@@ -291,7 +293,7 @@ func TestInFlightBatchesCommitInOrder(t *testing.T) {
 
 type dropVerb string
 
-func (d dropVerb) Process(in []pipeline.Event) ([]pipeline.Event, error) {
+func (d dropVerb) Process(in []event.Event) ([]event.Event, error) {
 	out := in[:0]
 	for _, ev := range in {
 		if string(ev.Verb) != string(d) {
@@ -310,7 +312,7 @@ func TestFanoutToPipelinesWithProcessors(t *testing.T) {
 	sink := pipeline.Fanout(pAll, pNone)
 
 	var durable atomic.Int32
-	evs := []pipeline.Event{event(1, ""), event(2, "")}
+	evs := []event.Event{testEvent(1, ""), testEvent(2, "")}
 	require.NoError(t, sink.Write(context.Background(), evs, func() { durable.Add(1) }))
 	require.Eventually(t, func() bool { return durable.Load() == 1 }, 5*time.Second, time.Millisecond,
 		"durable fires once, after both buffers, even when one pipeline kept nothing")
@@ -326,7 +328,7 @@ func TestFanoutToPipelinesWithProcessors(t *testing.T) {
 func TestShutdownAbandonsInFlightSendAndKeepsItBuffered(t *testing.T) {
 	h := newHarness(t)
 	sending := make(chan struct{}, 1)
-	hang := pipeline.WriteFunc(func(ctx context.Context, _ *pipeline.Batch) error {
+	hang := event.WriteFunc(func(ctx context.Context, _ *event.Batch) error {
 		select {
 		case sending <- struct{}{}:
 		default:

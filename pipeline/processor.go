@@ -1,5 +1,7 @@
 package pipeline
 
+import "github.com/kubetrail/kubetrail/event"
+
 // Processor changes, drops or keeps events on their way from the inputs to a
 // pipeline's buffer. Process is called from one goroutine at a time per
 // pipeline; it returns the events to keep, which may alias in (filtering the
@@ -10,5 +12,5 @@ package pipeline
 // processor that changes an event gives it a newly allocated Raw and
 // re-extracts its Meta with Extract.
 type Processor interface {
-	Process(in []Event) ([]Event, error)
+	Process(in []event.Event) ([]event.Event, error)
 }

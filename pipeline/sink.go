@@ -1,6 +1,10 @@
 package pipeline
 
-import "context"
+import (
+	"context"
+
+	"github.com/kubetrail/kubetrail/event"
+)
 
 // EventSink is where an input hands its events: the fan-out to every pipeline
 // that reads the input.
@@ -16,13 +20,13 @@ import "context"
 // may the input commit the position after these events. durable must be
 // quick and must not call Write.
 type EventSink interface {
-	Write(ctx context.Context, events []Event, durable func()) error
+	Write(ctx context.Context, events []event.Event, durable func()) error
 }
 
 // EventSinkFunc adapts a function to EventSink, for tests.
-type EventSinkFunc func(ctx context.Context, events []Event, durable func()) error
+type EventSinkFunc func(ctx context.Context, events []event.Event, durable func()) error
 
 // Write implements EventSink.
-func (f EventSinkFunc) Write(ctx context.Context, events []Event, durable func()) error {
+func (f EventSinkFunc) Write(ctx context.Context, events []event.Event, durable func()) error {
 	return f(ctx, events, durable)
 }

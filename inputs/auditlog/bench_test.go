@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
@@ -19,7 +21,7 @@ import (
 // BenchmarkTail reads a large audit log (real events, ~1.2 KB each) from
 // start to end into a sink that acknowledges at once. "split" measures the
 // input alone (reading, cutting lines, batching, commits); "extract" adds
-// pipeline.Extract, which every event goes through.
+// auditfields.Extract, which every event goes through.
 func BenchmarkTail(b *testing.B) {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "audit.log")
@@ -42,10 +44,10 @@ func BenchmarkTail(b *testing.B) {
 
 	for _, bc := range []struct {
 		name    string
-		extract func([]byte, *pipeline.Meta) error
+		extract func([]byte, *event.Meta) error
 	}{
-		{"split", func([]byte, *pipeline.Meta) error { return nil }},
-		{"extract", pipeline.Extract},
+		{"split", func([]byte, *event.Meta) error { return nil }},
+		{"extract", auditfields.Extract},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(total)
@@ -65,7 +67,7 @@ func BenchmarkTail(b *testing.B) {
 				in.extract = bc.extract
 				var got atomic.Int64
 				done := make(chan struct{})
-				sink := pipeline.EventSinkFunc(func(_ context.Context, evs []pipeline.Event, durable func()) error {
+				sink := pipeline.EventSinkFunc(func(_ context.Context, evs []event.Event, durable func()) error {
 					durable()
 					if got.Add(int64(len(evs))) == n {
 						close(done)

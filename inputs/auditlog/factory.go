@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/kubetrail/kubetrail/event/auditfields"
 	"github.com/kubetrail/kubetrail/inputs"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
@@ -56,7 +57,7 @@ func New(cfg *Config, set pipeline.Settings) (*Input, error) {
 		met:       m,
 		names:     newNamer(path),
 		ckptPath:  filepath.Join(set.StateDir, "inputs", set.Name, "checkpoint.json"),
-		extract:   pipeline.Extract,
+		extract:   auditfields.Extract,
 		ckptEvery: defaultCheckpointEvery,
 		gzStall:   defaultGzipStall,
 	}

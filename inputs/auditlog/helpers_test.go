@@ -19,6 +19,7 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
@@ -181,7 +182,7 @@ type recSink struct {
 	held     bool
 }
 
-func (s *recSink) Write(ctx context.Context, events []pipeline.Event, durable func()) error {
+func (s *recSink) Write(ctx context.Context, events []event.Event, durable func()) error {
 	if s.delay > 0 {
 		select {
 		case <-ctx.Done():

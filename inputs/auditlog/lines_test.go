@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubetrail/kubetrail/config"
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
 )
 
 func appendFile(t *testing.T, path string, b []byte) {
@@ -288,7 +288,7 @@ type blockingSink struct {
 	rec     recSink
 }
 
-func (s *blockingSink) Write(ctx context.Context, evs []pipeline.Event, durable func()) error {
+func (s *blockingSink) Write(ctx context.Context, evs []event.Event, durable func()) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
 
@@ -31,7 +32,7 @@ type lines struct {
 	skipLen   int64
 	skipBuf   []byte // its first deadLetterPrefix bytes
 
-	events   []pipeline.Event
+	events   []event.Event
 	evBytes  int
 	readSize int
 	maxLine  int
@@ -150,7 +151,7 @@ func (t *tailer) process(ctx context.Context, src *source) error {
 		if n < cap(l.events) {
 			l.events = l.events[:n+1]
 		} else {
-			l.events = append(l.events, pipeline.Event{})
+			l.events = append(l.events, event.Event{})
 		}
 		ev := &l.events[n]
 		ev.Raw = line

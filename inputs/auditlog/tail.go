@@ -15,6 +15,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
 
@@ -37,7 +38,7 @@ type Input struct {
 	ckptPath string
 
 	// Swappable in tests and benchmarks.
-	extract   func([]byte, *pipeline.Meta) error
+	extract   func([]byte, *event.Meta) error
 	ckptEvery time.Duration
 	gzStall   time.Duration
 	onStarted func(*tailer) // test hook: each Run's reading state, once started

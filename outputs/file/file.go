@@ -14,6 +14,7 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/outputs"
 	"github.com/kubetrail/kubetrail/outputs/internal/ndjson"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -72,7 +73,7 @@ func (c *Config) Files() (reads, writes []config.FileRef) {
 func init() {
 	outputs.Register("file", outputs.Factory{
 		NewConfig: func() any { return defaultConfig() },
-		New: func(cfg any, _ pipeline.Settings) (pipeline.Output, error) {
+		New: func(cfg any, _ pipeline.Settings) (event.Output, error) {
 			return New(cfg.(*Config)), nil
 		},
 	})
@@ -85,7 +86,7 @@ type File struct {
 	enc ndjson.Encoder
 }
 
-var _ pipeline.Output = (*File)(nil)
+var _ event.Output = (*File)(nil)
 
 // New returns a file output; the file is opened on the first Write.
 func New(cfg *Config) *File {
@@ -105,12 +106,12 @@ func New(cfg *Config) *File {
 	}}
 }
 
-// Start implements pipeline.Output.
+// Start implements event.Output.
 func (f *File) Start(context.Context) error { return nil }
 
 // Write appends the batch. It returns once the lines are written to the file
 // (in the page cache: they survive the agent's crash, not the machine's).
-func (f *File) Write(_ context.Context, b *pipeline.Batch) error {
+func (f *File) Write(_ context.Context, b *event.Batch) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.enc.Encode(b)

@@ -12,14 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubetrail/kubetrail/config"
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
 )
 
-func batchOf(sizes ...int) *pipeline.Batch {
-	b := &pipeline.Batch{}
+func batchOf(sizes ...int) *event.Batch {
+	b := &event.Batch{}
 	for i, n := range sizes {
 		raw := []byte(`{"auditID":"` + strings.Repeat("a", 4) + string(rune('a'+i%26)) + `","pad":"` + strings.Repeat("x", n) + `"}`)
-		b.Events = append(b.Events, pipeline.Event{Raw: raw})
+		b.Events = append(b.Events, event.Event{Raw: raw})
 		b.Bytes += len(raw)
 	}
 	return b
@@ -57,10 +57,10 @@ func TestEventLargerThanMaxSizeIsRejectedPermanently(t *testing.T) {
 	dir := t.TempDir()
 	f := New(&Config{Path: filepath.Join(dir, "audit.ndjson"), MaxSize: config.Size(mib)})
 	err := f.Write(context.Background(), batchOf(10, mib+1, 10))
-	var partial *pipeline.PartialError
+	var partial *event.PartialError
 	require.ErrorAs(t, err, &partial)
 	require.Len(t, partial.Failed, 1)
-	assert.True(t, pipeline.IsPermanent(partial.Failed[1]), "%v", partial.Failed[1])
+	assert.True(t, event.IsPermanent(partial.Failed[1]), "%v", partial.Failed[1])
 	require.NoError(t, f.Close(context.Background()))
 	lines, _ := readLines(t, dir)
 	assert.Equal(t, 2, lines, "the events around the oversized one are written")

@@ -8,14 +8,14 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
 )
 
-// Sink is a pipeline.Output that records what it acknowledged. Fail, if set,
+// Sink is a event.Output that records what it acknowledged. Fail, if set,
 // decides each Write's outcome before anything is recorded; a PartialError
 // records only the events it does not name. Safe for concurrent use.
 type Sink struct {
-	Fail func(call int, b *pipeline.Batch) error
+	Fail func(call int, b *event.Batch) error
 
 	mu     sync.Mutex
 	calls  int
@@ -23,16 +23,16 @@ type Sink struct {
 	notify chan struct{}
 }
 
-var _ pipeline.Output = (*Sink)(nil)
+var _ event.Output = (*Sink)(nil)
 
-// Start implements pipeline.Output.
+// Start implements event.Output.
 func (s *Sink) Start(context.Context) error { return nil }
 
-// Close implements pipeline.Output.
+// Close implements event.Output.
 func (s *Sink) Close(context.Context) error { return nil }
 
-// Write implements pipeline.Output.
-func (s *Sink) Write(_ context.Context, b *pipeline.Batch) error {
+// Write implements event.Output.
+func (s *Sink) Write(_ context.Context, b *event.Batch) error {
 	s.mu.Lock()
 	call := s.calls
 	s.calls++
@@ -41,7 +41,7 @@ func (s *Sink) Write(_ context.Context, b *pipeline.Batch) error {
 	if s.Fail != nil {
 		err = s.Fail(call, b)
 	}
-	var partial *pipeline.PartialError
+	var partial *event.PartialError
 	isPartial := err != nil && asPartial(err, &partial)
 	if err != nil && !isPartial {
 		return err
@@ -99,6 +99,6 @@ func (s *Sink) WaitFor(ctx context.Context, n int) bool {
 	}
 }
 
-func asPartial(err error, target **pipeline.PartialError) bool {
+func asPartial(err error, target **event.PartialError) bool {
 	return errors.As(err, target)
 }

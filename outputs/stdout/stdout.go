@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/outputs"
 	"github.com/kubetrail/kubetrail/outputs/internal/ndjson"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -20,7 +21,7 @@ type Config struct{}
 func init() {
 	outputs.Register("stdout", outputs.Factory{
 		NewConfig: func() any { return &Config{} },
-		New: func(any, pipeline.Settings) (pipeline.Output, error) {
+		New: func(any, pipeline.Settings) (event.Output, error) {
 			return New(os.Stdout), nil
 		},
 	})
@@ -32,22 +33,22 @@ type Stdout struct {
 	enc ndjson.Encoder
 }
 
-var _ pipeline.Output = (*Stdout)(nil)
+var _ event.Output = (*Stdout)(nil)
 
 // New returns an output writing to w.
 func New(w io.Writer) *Stdout {
 	return &Stdout{enc: ndjson.Encoder{W: w, MaxChunk: 1 << 20}}
 }
 
-// Start implements pipeline.Output.
+// Start implements event.Output.
 func (s *Stdout) Start(context.Context) error { return nil }
 
-// Write implements pipeline.Output.
-func (s *Stdout) Write(_ context.Context, b *pipeline.Batch) error {
+// Write implements event.Output.
+func (s *Stdout) Write(_ context.Context, b *event.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.enc.Encode(b)
 }
 
-// Close implements pipeline.Output; standard output stays open.
+// Close implements event.Output; standard output stays open.
 func (s *Stdout) Close(context.Context) error { return nil }

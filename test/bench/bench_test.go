@@ -15,7 +15,8 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/kubetrail/kubetrail/config"
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
 )
 
 func corpusDir(t testing.TB) string {
@@ -37,7 +38,7 @@ func checkWorkload(t *testing.T, w *Workload) [32]byte {
 	}
 	data = data[:w.Bytes]
 	ids := make(map[string]bool, len(w.Events))
-	var m pipeline.Meta
+	var m event.Meta
 	off := 0
 	for i, e := range w.Events {
 		line := data[off : off+int(e.Len)]
@@ -49,7 +50,7 @@ func checkWorkload(t *testing.T, w *Workload) [32]byte {
 		if !json.Valid(line) {
 			t.Fatalf("%s event %d: invalid JSON: %.200s", w.Mix, i, line)
 		}
-		if err := pipeline.Extract(line, &m); err != nil {
+		if err := auditfields.Extract(line, &m); err != nil {
 			t.Fatalf("%s event %d: %v", w.Mix, i, err)
 		}
 		if got := string(line[e.TS : int(e.TS)+tsLen]); got != tsPlaceholder || string(m.StageTimestamp) != tsPlaceholder {
@@ -168,7 +169,7 @@ func TestReplay(t *testing.T) {
 		}
 	}
 	ordered = append(ordered, filepath.Join(dir, "audit.log"))
-	var m pipeline.Meta
+	var m event.Meta
 	n := 0
 	for _, f := range ordered {
 		fh, err := os.Open(f)
@@ -178,7 +179,7 @@ func TestReplay(t *testing.T) {
 		sc := bufio.NewScanner(fh)
 		sc.Buffer(make([]byte, 1<<20), 8<<20)
 		for sc.Scan() {
-			if err := pipeline.Extract(sc.Bytes(), &m); err != nil {
+			if err := auditfields.Extract(sc.Bytes(), &m); err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
 			ts, err := time.Parse(time.RFC3339Nano, string(m.StageTimestamp))

@@ -12,7 +12,8 @@ import (
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
 )
 
 // LatencyResult is one steady-rate run.
@@ -134,7 +135,7 @@ func tailOutput(ctx context.Context, path string, want int, found func(time.Dura
 	defer f.Close()
 	buf := make([]byte, 8<<20)
 	start, end, seen := 0, 0, 0
-	var m pipeline.Meta
+	var m event.Meta
 	for seen < want {
 		if end == len(buf) {
 			if start == 0 {
@@ -165,7 +166,7 @@ func tailOutput(ctx context.Context, path string, want int, found func(time.Dura
 			}
 			line := buf[start : start+i]
 			start += i + 1
-			if err := pipeline.Extract(line, &m); err != nil {
+			if err := auditfields.Extract(line, &m); err != nil {
 				return fmt.Errorf("output line %d: %w", seen+1, err)
 			}
 			ts, err := time.Parse(time.RFC3339Nano, string(m.StageTimestamp))

@@ -9,7 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
 )
 
 // CorpusDir is the real corpus, relative to the repository root.
@@ -65,10 +66,10 @@ var (
 )
 
 // cut splits a corpus line around its top-level auditID and stageTimestamp
-// values, checked against pipeline.Extract.
+// values, checked against auditfields.Extract.
 func cut(line []byte) (template, error) {
-	var m pipeline.Meta
-	if err := pipeline.Extract(line, &m); err != nil {
+	var m event.Meta
+	if err := auditfields.Extract(line, &m); err != nil {
 		return template{}, err
 	}
 	// auditID comes fourth at the top level, before any nested object;

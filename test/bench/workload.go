@@ -10,7 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
 )
 
 // Workload is a generated workload cached on disk: the audit log's bytes
@@ -249,7 +250,7 @@ func (w *Workload) Describe() ([]Class, error) {
 	}
 	defer r.close()
 	cs := []Class{{Name: "Metadata level"}, {Name: "with objects, < 100 KB"}, {Name: ">= 100 KB"}}
-	var m pipeline.Meta
+	var m event.Meta
 	for !r.done() {
 		buf, n, err := r.take(1, 0)
 		if err != nil {
@@ -260,7 +261,7 @@ func (w *Workload) Describe() ([]Class, error) {
 		switch {
 		case len(buf) >= 100<<10:
 			c = 2
-		case pipeline.Extract(buf[:len(buf)-1], &m) == nil && string(m.Level) == "Metadata":
+		case auditfields.Extract(buf[:len(buf)-1], &m) == nil && string(m.Level) == "Metadata":
 			c = 0
 		}
 		cs[c].Events++

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
 )
 
 // Encoder writes events to W in chunks of at most MaxChunk bytes, always cut
@@ -30,10 +30,10 @@ type Encoder struct {
 }
 
 // Encode writes every event of b. It returns nil when all were written, or a
-// *pipeline.PartialError naming the events that were not: permanent for a
+// *event.PartialError naming the events that were not: permanent for a
 // lone event TooLarge refuses, retryable for everything from the first
 // failed chunk on.
-func (e *Encoder) Encode(b *pipeline.Batch) error {
+func (e *Encoder) Encode(b *event.Batch) error {
 	var failed map[int]error
 	first := 0 // index of the first event in e.buf
 	e.buf = e.buf[:0]
@@ -62,7 +62,7 @@ func (e *Encoder) Encode(b *pipeline.Batch) error {
 					e.torn = true // part of the chunk is in W
 				}
 				if i-first == 1 && e.TooLarge != nil && e.TooLarge(len(b.Events[first].Raw)+1) {
-					failed[first] = pipeline.Permanent(fmt.Errorf("event of %d bytes: %w", len(b.Events[first].Raw)+1, err))
+					failed[first] = event.Permanent(fmt.Errorf("event of %d bytes: %w", len(b.Events[first].Raw)+1, err))
 				} else {
 					// A short write (ENOSPC, EIO) may have written whole
 					// events: those are acknowledged, the rest retried.
@@ -76,7 +76,7 @@ func (e *Encoder) Encode(b *pipeline.Batch) error {
 					for ; j < len(b.Events); j++ {
 						failed[j] = fmt.Errorf("write: %w", err)
 					}
-					return &pipeline.PartialError{Failed: failed}
+					return &event.PartialError{Failed: failed}
 				}
 			}
 		}
@@ -89,7 +89,7 @@ func (e *Encoder) Encode(b *pipeline.Batch) error {
 		e.buf = nil // an event larger than a chunk passed: don't keep its size
 	}
 	if failed != nil {
-		return &pipeline.PartialError{Failed: failed}
+		return &event.PartialError{Failed: failed}
 	}
 	return nil
 }

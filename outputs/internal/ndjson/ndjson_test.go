@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kubetrail/kubetrail/pipeline"
+	"github.com/kubetrail/kubetrail/event"
 )
 
 // limitWriter refuses writes over max, like lumberjack, and records each call.
@@ -25,10 +25,10 @@ func (w *limitWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func batch(raws ...string) *pipeline.Batch {
-	b := &pipeline.Batch{}
+func batch(raws ...string) *event.Batch {
+	b := &event.Batch{}
 	for _, r := range raws {
-		b.Events = append(b.Events, pipeline.Event{Raw: []byte(r)})
+		b.Events = append(b.Events, event.Event{Raw: []byte(r)})
 	}
 	return b
 }
@@ -44,10 +44,10 @@ func TestEncodeTooLargeEventIsPermanentOthersWritten(t *testing.T) {
 	w := &limitWriter{max: 10}
 	e := &Encoder{W: w, MaxChunk: 10, TooLarge: func(n int) bool { return n > 10 }}
 	err := e.Encode(batch("a", "0123456789abc", "b"))
-	var pe *pipeline.PartialError
+	var pe *event.PartialError
 	require.ErrorAs(t, err, &pe)
 	require.Len(t, pe.Failed, 1)
-	assert.True(t, pipeline.IsPermanent(pe.Failed[1]))
+	assert.True(t, event.IsPermanent(pe.Failed[1]))
 	assert.Equal(t, []string{"a\n", "b\n"}, w.writes)
 }
 
@@ -68,13 +68,13 @@ func TestEncodeFailureMarksRestRetryable(t *testing.T) {
 	w := &failAfter{left: 1}
 	e := &Encoder{W: w, MaxChunk: 6}
 	err := e.Encode(batch("aa", "bb", "cc", "dd"))
-	var pe *pipeline.PartialError
+	var pe *event.PartialError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "aa\nbb\n", w.String())
 	require.Len(t, pe.Failed, 2)
 	for _, i := range []int{2, 3} {
 		require.Contains(t, pe.Failed, i)
-		assert.False(t, pipeline.IsPermanent(pe.Failed[i]))
+		assert.False(t, event.IsPermanent(pe.Failed[i]))
 	}
 }
 
@@ -100,7 +100,7 @@ func TestShortWriteAcksWholeEventsAndKeepsRetriedLinesWhole(t *testing.T) {
 	w := &shortWriter{room: 11} // `{"a":1}\n` (8 bytes) and 3 bytes of the next
 	e := &Encoder{W: w, MaxChunk: 1 << 20}
 	err := e.Encode(batch(`{"a":1}`, `{"b":2}`, `{"c":3}`))
-	var pe *pipeline.PartialError
+	var pe *event.PartialError
 	require.ErrorAs(t, err, &pe)
 	assert.Len(t, pe.Failed, 2, "the whole first event was written and is acknowledged")
 	assert.NotContains(t, pe.Failed, 0)
@@ -120,9 +120,9 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // events of 1.4 KB (the real corpus's mean) into a writer that takes all.
 func BenchmarkEncode(b *testing.B) {
 	raw := bytes.Repeat([]byte("x"), 1400)
-	batch := &pipeline.Batch{}
+	batch := &event.Batch{}
 	for range 500 {
-		batch.Events = append(batch.Events, pipeline.Event{Raw: raw})
+		batch.Events = append(batch.Events, event.Event{Raw: raw})
 		batch.Bytes += len(raw)
 	}
 	e := &Encoder{W: discard{}, MaxChunk: 1 << 20}

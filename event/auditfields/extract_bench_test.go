@@ -1,4 +1,4 @@
-package pipeline
+package auditfields
 
 import (
 	"encoding/json"
@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/kubetrail/kubetrail/internal/testcorpus"
 )
 
 // metadataEvent is a real ~1 KB Metadata-level event from the corpus.
-const metadataEvent = `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b6cbc2b9-28db-4ed8-a6fc-c5e81889e379","stage":"ResponseComplete","requestURI":"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases?allowWatchBookmarks=true\u0026labelSelector=apiserver.kubernetes.io%2Fidentity%3Dkube-apiserver\u0026resourceVersion=1\u0026timeout=7m14s\u0026timeoutSeconds=434\u0026watch=true","verb":"watch","user":{"username":"system:apiserver","uid":"d2bc0422-7969-403b-be5b-707222502f30","groups":["system:authenticated","system:masters"]},"sourceIPs":["127.0.0.1"],"userAgent":"kube-apiserver/v1.34.4 (linux/amd64) kubernetes/$Format","objectRef":{"resource":"leases","namespace":"kube-system","apiGroup":"coordination.k8s.io","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-22T02:24:19.363066Z","stageTimestamp":"2026-11-22T02:27:17.144351Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}`
+const metadataEvent = testcorpus.MetadataEvent
 
 // heavyEvent returns a synthetic ResponseComplete event for a pod list whose
 // responseObject is ~300 KB of pods-like objects, with escaped quotes in
@@ -192,59 +194,4 @@ func BenchmarkExtractStdlib(b *testing.B) {
 	for _, s := range benchSets(b) {
 		b.Run(s.name, func(b *testing.B) { benchEvents(b, s.events, extractStdlib) })
 	}
-}
-
-// corpusEvents returns the real corpus as extracted Events.
-func corpusEvents(b *testing.B) []Event {
-	var events []Event
-	for _, l := range loadCorpus(b) {
-		e := Event{Raw: l.raw}
-		if err := Extract(l.raw, &e.Meta); err != nil {
-			b.Fatal(err)
-		}
-		events = append(events, e)
-	}
-	return events
-}
-
-func BenchmarkAppendRecord(b *testing.B) {
-	events := corpusEvents(b)
-	total := 0
-	for _, e := range events {
-		total += len(e.Raw)
-	}
-	b.SetBytes(int64(total / len(events)))
-	b.ReportAllocs()
-	buf := make([]byte, 0, 1<<20)
-	k := 0
-	for b.Loop() {
-		buf = AppendRecord(buf[:0], &events[k])
-		if k++; k == len(events) {
-			k = 0
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
-func BenchmarkDecodeRecord(b *testing.B) {
-	events := corpusEvents(b)
-	recs := make([][]byte, len(events))
-	total := 0
-	for i := range events {
-		recs[i] = AppendRecord(nil, &events[i])
-		total += len(recs[i])
-	}
-	b.SetBytes(int64(total / len(recs)))
-	b.ReportAllocs()
-	var e Event
-	k := 0
-	for b.Loop() {
-		if err := DecodeRecord(recs[k], &e); err != nil {
-			b.Fatal(err)
-		}
-		if k++; k == len(recs) {
-			k = 0
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

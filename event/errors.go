@@ -1,4 +1,4 @@
-package pipeline
+package event
 
 import (
 	"errors"
@@ -77,4 +77,31 @@ func (e *PartialError) Error() string {
 		}
 	}
 	return fmt.Sprintf("%d events failed (%d permanently), e.g.: %v", len(e.Failed), perm, first)
+}
+
+// unreadyError marks a failure the sink will keep returning until someone
+// fixes something outside the agent: a rejected credential, a missing
+// permission, a deleted destination the output cannot recreate.
+type unreadyError struct{ err error }
+
+func (e unreadyError) Error() string { return "unready: " + e.err.Error() }
+func (e unreadyError) Unwrap() error { return e.err }
+
+// Unready marks err as an authentication, authorization or configuration
+// failure on the sink's side. It is retryable, never Permanent: the events
+// stay buffered, the delivery loop turns the output unready (/readyz names
+// it with err as the reason), logs it once per interval instead of on every
+// retry, and turns it ready again after the next successful Write. A bad
+// token must never dead-letter the stream. Unready(nil) is nil.
+func Unready(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unreadyError{err}
+}
+
+// IsUnready reports whether err, or an error it wraps, was marked Unready.
+func IsUnready(err error) bool {
+	var u unreadyError
+	return errors.As(err, &u)
 }

@@ -1,25 +1,18 @@
-package pipeline
+package auditfields
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
-)
 
-// corpusGlobs are the real kube-apiserver audit logs of testdata/corpus-run1.
-var corpusGlobs = []string{
-	"../testdata/corpus-run1/*.log",
-	"../testdata/corpus-run1/pruned-by-maxbackup/*.log",
-}
+	"github.com/kubetrail/kubetrail/internal/testcorpus"
+)
 
 // corpusLine is one event of the real corpus.
 type corpusLine struct {
@@ -29,35 +22,9 @@ type corpusLine struct {
 
 // loadCorpus returns every line of the real corpus.
 func loadCorpus(tb testing.TB) []corpusLine {
-	tb.Helper()
 	var lines []corpusLine
-	files := 0
-	for _, g := range corpusGlobs {
-		names, err := filepath.Glob(g)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for _, name := range names {
-			files++
-			data, err := os.ReadFile(name)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			sc := bufio.NewScanner(bytes.NewReader(data))
-			sc.Buffer(nil, 4<<20)
-			for n := 1; sc.Scan(); n++ {
-				lines = append(lines, corpusLine{
-					where: filepath.Base(name) + ":" + strconv.Itoa(n),
-					raw:   bytes.Clone(sc.Bytes()),
-				})
-			}
-			if err := sc.Err(); err != nil {
-				tb.Fatalf("%s: %v", name, err)
-			}
-		}
-	}
-	if files != 10 || len(lines) != 6791 {
-		tb.Fatalf("corpus: %d files, %d lines; CORPUS.md says 10 files, 6791 events", files, len(lines))
+	for _, l := range testcorpus.Load(tb) {
+		lines = append(lines, corpusLine{where: l.Where, raw: l.Raw})
 	}
 	return lines
 }

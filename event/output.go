@@ -1,4 +1,4 @@
-package pipeline
+package event
 
 import "context"
 
@@ -51,3 +51,18 @@ func (f WriteFunc) Write(ctx context.Context, b *Batch) error { return f(ctx, b)
 
 // Close implements Output.
 func (WriteFunc) Close(context.Context) error { return nil }
+
+// Limits are what one request to a sink may carry. An output type declares
+// them on its factory; the delivery loop never builds a batch past them
+// (the user's batch settings are clamped to them), so Write never has to
+// split a batch for size. A zero field means no limit.
+type Limits struct {
+	// MaxEvents is the most events one Write may carry (CloudWatch: 10,000).
+	MaxEvents int
+	// MaxBytes is the most bytes one Write may carry, counting
+	// PerEventOverhead for each event (CloudWatch: 1,048,576).
+	MaxBytes int
+	// PerEventOverhead is what each event costs on the wire beyond len(Raw)
+	// (CloudWatch: 26 bytes; a HEC envelope: about 150).
+	PerEventOverhead int
+}

@@ -1,4 +1,4 @@
-package pipeline
+package auditfields
 
 // Fast skipping of the values Extract does not need (requestObject,
 // responseObject, annotations: up to hundreds of KB per event). Strings and
