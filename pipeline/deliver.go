@@ -112,6 +112,10 @@ type delivery struct {
 	carry          []carried // read past the last batch's limits; owned by the reader
 	dlq            DeadLetterWriter
 	health         HealthReporter
+	healthMu       sync.Mutex
+	unready        bool      // reported unready to health
+	unreadySince   time.Time // when it turned unready
+	unreadyLogged  time.Time // when that was last logged
 	log            *slog.Logger
 	m              *outputMetrics
 	sleep          func(ctx context.Context, d time.Duration) error
@@ -334,6 +338,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 		if err == nil {
 			d.m.sentEvents.Add(float64(len(events)))
 			d.m.sentBytes.Add(float64(batch.Bytes))
+			d.markReady()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -387,14 +392,59 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 		if after, ok := event.RetryAfter(err); ok && after > wait {
 			wait = after
 		}
-		d.log.Warn("output write failed, retrying", "output", d.name, "attempt", attempt,
-			"events", len(retry), "retry_in", wait.Round(time.Millisecond), "error", err)
+		if event.IsUnready(err) {
+			d.markUnready(err, "output unready: the sink refuses the agent (credentials, permissions or its configuration); retrying, events stay buffered",
+				"events", len(retry), "retry_in", wait.Round(time.Millisecond))
+		} else {
+			d.log.Warn("output write failed, retrying", "output", d.name, "attempt", attempt,
+				"events", len(retry), "retry_in", wait.Round(time.Millisecond), "error", err)
+		}
 		d.m.retriedEvents.Add(float64(len(retry)))
 		if err := d.sleep(ctx, wait); err != nil {
 			return err
 		}
 		backoff = min(time.Duration(float64(backoff)*d.cfg.Retry.Multiplier), d.cfg.Retry.MaxInterval)
 		events, bytes = retry, rawBytes(retry)
+	}
+}
+
+// unreadyLogInterval is how often a still-unready output is logged again.
+var unreadyLogInterval = time.Minute
+
+// markUnready turns the output unready with err as the reason, logging
+// msg when it turns so and then at most once per unreadyLogInterval.
+func (d *delivery) markUnready(err error, msg string, args ...any) {
+	d.health.Unready(err)
+	d.healthMu.Lock()
+	now := time.Now()
+	logIt := !d.unready || now.Sub(d.unreadyLogged) >= unreadyLogInterval
+	if !d.unready {
+		d.unreadySince = now
+	}
+	d.unready = true
+	if logIt {
+		d.unreadyLogged = now
+	}
+	since := d.unreadySince
+	d.healthMu.Unlock()
+	if logIt {
+		args = append([]any{"output", d.name, "unready_for", now.Sub(since).Round(time.Second)}, args...)
+		d.log.Warn(msg, append(args, "error", err)...)
+	}
+}
+
+// markReady turns the output ready (also when the output itself had
+// reported it unready: a Write succeeded), logging it when the loop had
+// turned it unready.
+func (d *delivery) markReady() {
+	d.health.Ready()
+	d.healthMu.Lock()
+	was := d.unready
+	since := d.unreadySince
+	d.unready = false
+	d.healthMu.Unlock()
+	if was {
+		d.log.Info("output ready again", "output", d.name, "unready_for", time.Since(since).Round(time.Millisecond))
 	}
 }
 

@@ -91,9 +91,9 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 		pipelines: map[string]*pipeline.Pipeline{},
 		inputs:    map[string]inputs.Input{},
 		sinks:     map[string]pipeline.EventSink{},
-		ready:     &readiness{},
 		health:    &pipeline.Health{},
 	}
+	a.ready = &readiness{health: a.health}
 	defer func() {
 		if err != nil {
 			a.Close()

@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -112,4 +115,36 @@ pipelines:
 		{"pipeline": "audit", "output": "one"},
 		{"pipeline": "audit", "output": "two"},
 	}, labels)
+}
+
+// /readyz names each component, and an unready one turns the whole answer
+// into 503 with its reason.
+func TestReadyzServesComponentHealthWithReason(t *testing.T) {
+	h := &pipeline.Health{}
+	siem := h.Component("pipeline/audit/output/siem")
+	h.Component("pipeline/audit/output/local")
+	r := &readiness{health: h}
+	r.set(true)
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		r.serveReadyz(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := get()
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "pipeline/audit/output/siem: ready\n")
+
+	siem.Unready(event.Unready(errors.New("403 Forbidden: token lacks hec write")))
+	code, body = get()
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "pipeline/audit/output/siem: unready since ")
+	assert.Contains(t, body, "403 Forbidden: token lacks hec write")
+	assert.Contains(t, body, "pipeline/audit/output/local: ready\n")
+
+	siem.Ready()
+	code, _ = get()
+	assert.Equal(t, http.StatusOK, code)
+	r.set(false)
+	code, _ = get()
+	assert.Equal(t, http.StatusServiceUnavailable, code, "not running is not ready")
 }
