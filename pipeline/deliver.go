@@ -177,6 +177,37 @@ func (d *delivery) run(readCtx, sendCtx context.Context) error {
 	return nil
 }
 
+// start starts the output, retrying with backoff while Start fails; the
+// output is unready meanwhile. It returns false when readCtx or sendCtx
+// ended before the output started (it is then not closed: a failed Start
+// releases what it took).
+func (d *delivery) start(readCtx, sendCtx context.Context) bool {
+	ctx, cancel := context.WithCancel(sendCtx)
+	defer cancel()
+	defer context.AfterFunc(readCtx, cancel)()
+	backoff := d.cfg.Retry.InitialInterval
+	for attempt := 1; ; attempt++ {
+		err := d.out.Start(ctx)
+		if err == nil {
+			d.markReady()
+			if attempt > 1 {
+				d.log.Info("output started", "output", d.name, "attempts", attempt)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		wait := jitter(backoff, d.cfg.Retry.Jitter)
+		d.markUnready(fmt.Errorf("start: %w", err), "output cannot start; retrying, events stay buffered",
+			"attempt", attempt, "retry_in", wait.Round(time.Millisecond))
+		if d.sleep(ctx, wait) != nil {
+			return false
+		}
+		backoff = min(time.Duration(float64(backoff)*d.cfg.Retry.Multiplier), d.cfg.Retry.MaxInterval)
+	}
+}
+
 // read turns buffer records into batches until ctx ends, taking a slot of
 // window for each batch.
 func (d *delivery) read(ctx context.Context, jobs chan<- *pending, window chan<- struct{}) error {
@@ -389,8 +420,10 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			retry = kept
 		}
 		wait := jitter(backoff, d.cfg.Retry.Jitter)
-		if after, ok := event.RetryAfter(err); ok && after > wait {
-			wait = after
+		if after, ok := event.RetryAfter(err); ok {
+			// A sink's Retry-After is honoured up to MaxInterval: a bogus
+			// hour must not stall the output.
+			wait = max(wait, min(after, d.cfg.Retry.MaxInterval))
 		}
 		if event.IsUnready(err) {
 			d.markUnready(err, "output unready: the sink refuses the agent (credentials, permissions or its configuration); retrying, events stay buffered",

@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,12 +19,13 @@ import (
 // Pipeline is one configured pipeline: the processors its events pass
 // through, its disk buffer, and one delivery loop per output.
 type Pipeline struct {
-	name       string
-	processors []Processor
-	buf        *buffer.Buffer
-	deliveries []*delivery
-	dlq        DeadLetterWriter
-	log        *slog.Logger
+	name         string
+	processors   []Processor
+	buf          *buffer.Buffer
+	deliveries   []*delivery
+	dlq          DeadLetterWriter
+	closeTimeout time.Duration
+	log          *slog.Logger
 
 	mu      sync.Mutex // serialises writes from several inputs
 	scratch []event.Event
@@ -54,6 +57,8 @@ type Config struct {
 	DeadLetter DeadLetterWriter
 	Logger     *slog.Logger
 	Metrics    prometheus.Registerer
+	// CloseTimeout bounds each output's Close; 0 is DefaultCloseTimeout.
+	CloseTimeout time.Duration
 }
 
 // New opens the pipeline's buffer (recovering it after a crash) and prepares
@@ -74,7 +79,8 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: open buffer: %w", cfg.Name, err)
 	}
-	p := &Pipeline{name: cfg.Name, processors: cfg.Processors, buf: buf, dlq: cfg.DeadLetter, log: cfg.Logger}
+	p := &Pipeline{name: cfg.Name, processors: cfg.Processors, buf: buf, dlq: cfg.DeadLetter, log: cfg.Logger,
+		closeTimeout: cmp.Or(cfg.CloseTimeout, DefaultCloseTimeout)}
 	for _, o := range cfg.Outputs {
 		cur, err := buf.Cursor(o.Name)
 		if err != nil {
@@ -160,40 +166,40 @@ func (p *Pipeline) rejectOversized(ev *event.Event, size int) error {
 	return nil
 }
 
-// Run starts the outputs and delivers until readCtx ends and in-flight
-// batches finish, or sendCtx ends. Then it closes the outputs and the buffer.
+// DefaultCloseTimeout bounds an output's Close when Config.CloseTimeout is
+// zero. It is below the agent's wait for hung components, so a flush on
+// shutdown can finish and still be waited for.
+const DefaultCloseTimeout = 3 * time.Second
+
+// Run delivers to every output until readCtx ends and in-flight batches
+// finish, or sendCtx ends. Each output is started by its delivery loop:
+// while Start fails the output is unready and Start is retried with
+// backoff (a sink down at boot never stops the agent). An output that
+// started is closed at the end with a context of its own, bounded by
+// CloseTimeout (so a flush on shutdown can work even when sendCtx ended).
+// Then Run closes the buffer.
 func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
-	var started []*delivery
-	var errs []error
-	for _, d := range p.deliveries {
-		if err := d.out.Start(sendCtx); err != nil {
-			errs = append(errs, fmt.Errorf("start output %s: %w", d.name, err))
-			continue
-		}
-		started = append(started, d)
-	}
-	if len(errs) > 0 {
-		for _, d := range started {
-			_ = d.out.Close(sendCtx)
-		}
-		_ = p.buf.Close()
-		return fmt.Errorf("pipeline %s: %w", p.name, errors.Join(errs...))
-	}
 	// One output failing for good (its cursor cannot be committed) stops
 	// the whole pipeline, so that the agent stops and says so.
 	readCtx, stopReading := context.WithCancel(readCtx)
 	defer stopReading()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2*len(started))
-	for _, d := range started {
+	var errs []error
+	errc := make(chan error, 2*len(p.deliveries))
+	for _, d := range p.deliveries {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if !d.start(readCtx, sendCtx) {
+				return // shut down before the output ever started
+			}
 			if err := d.run(readCtx, sendCtx); err != nil {
 				errc <- fmt.Errorf("output %s: %w", d.name, err)
 				stopReading()
 			}
-			if err := d.out.Close(sendCtx); err != nil {
+			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(sendCtx), p.closeTimeout)
+			defer cancel()
+			if err := d.out.Close(closeCtx); err != nil {
 				errc <- fmt.Errorf("close output %s: %w", d.name, err)
 			}
 		}()

@@ -37,6 +37,14 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, dir: t.TempDir(), dlq: &outputtest.DeadLetters{}, logs: &bytes.Buffer{}}
 }
 
+func (h *harness) bufferOptions(name string) buffer.Options {
+	return buffer.Options{Dir: h.dir + "/" + name, Fsync: buffer.FsyncPolicy("never")}
+}
+
+func (h *harness) logger() *slog.Logger { return slog.New(slog.NewTextHandler(h.logs, nil)) }
+
+func (h *harness) registry() *prometheus.Registry { return prometheus.NewRegistry() }
+
 // open builds a pipeline over the harness's buffer directory.
 func (h *harness) open(name string, outs []pipeline.NamedOutput, procs ...pipeline.Processor) *pipeline.Pipeline {
 	h.t.Helper()
