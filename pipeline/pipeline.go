@@ -20,18 +20,22 @@ import (
 // through, its disk buffer, and one delivery loop per output.
 type Pipeline struct {
 	name         string
-	processors   []Processor
+	processors   []*processorStage
 	buf          *buffer.Buffer
 	deliveries   []*delivery
 	dlq          DeadLetterWriter
 	closeTimeout time.Duration
 	log          *slog.Logger
 
-	mu      sync.Mutex // serialises writes from several inputs
-	scratch []event.Event
-	arena   []byte
-	starts  []int
-	records [][]byte
+	mu         sync.Mutex // serialises writes from several inputs
+	procState  procState
+	procEvents Events
+	// deadLettered is set when this Write dead-lettered an event: the
+	// dead-letter file is synced before the buffer append.
+	deadLettered bool
+	arena        []byte
+	starts       []int
+	records      [][]byte
 }
 
 // NamedOutput is an output with its name and delivery settings.
@@ -51,7 +55,7 @@ type NamedOutput struct {
 // Config is what New needs to build a pipeline.
 type Config struct {
 	Name       string
-	Processors []Processor
+	Processors []NamedProcessor
 	Outputs    []NamedOutput
 	Buffer     buffer.Options // Cursors is filled in from Outputs
 	DeadLetter DeadLetterWriter
@@ -79,8 +83,16 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: open buffer: %w", cfg.Name, err)
 	}
-	p := &Pipeline{name: cfg.Name, processors: cfg.Processors, buf: buf, dlq: cfg.DeadLetter, log: cfg.Logger,
+	p := &Pipeline{name: cfg.Name, buf: buf, dlq: cfg.DeadLetter, log: cfg.Logger,
 		closeTimeout: cmp.Or(cfg.CloseTimeout, DefaultCloseTimeout)}
+	for _, np := range cfg.Processors {
+		m, err := newProcessorMetrics(cfg.Metrics, cfg.Name, np.Name)
+		if err != nil {
+			buf.Close()
+			return nil, fmt.Errorf("pipeline %s: metrics of processor %s: %w", cfg.Name, np.Name, err)
+		}
+		p.processors = append(p.processors, &processorStage{NamedProcessor: np, m: m})
+	}
 	for _, o := range cfg.Outputs {
 		cur, err := buf.Cursor(o.Name)
 		if err != nil {
@@ -115,15 +127,10 @@ func (p *Pipeline) Write(ctx context.Context, events []event.Event, durable func
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.processors) > 0 {
-		// Processors may filter in place; never touch the caller's slice.
-		events = append(p.scratch[:0], events...)
-		for _, proc := range p.processors {
-			var err error
-			if events, err = proc.Process(events); err != nil {
-				return fmt.Errorf("pipeline %s: processor: %w", p.name, err)
-			}
+		var err error
+		if events, err = p.process(ctx, events); err != nil {
+			return err
 		}
-		p.scratch = events[:0]
 	}
 	// Encode every event into one arena, then slice it: the arena may move
 	// while it grows, so the slices are taken at the end.
@@ -179,6 +186,14 @@ const DefaultCloseTimeout = 3 * time.Second
 // CloseTimeout (so a flush on shutdown can work even when sendCtx ended).
 // Then Run closes the buffer.
 func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
+	p.mu.Lock()
+	err := p.startProcessors(sendCtx)
+	p.mu.Unlock()
+	if err != nil {
+		_ = p.closeProcessors()
+		_ = p.buf.Close()
+		return err
+	}
 	// One output failing for good (its cursor cannot be committed) stops
 	// the whole pipeline, so that the agent stops and says so.
 	readCtx, stopReading := context.WithCancel(readCtx)
@@ -207,6 +222,9 @@ func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
 	wg.Wait()
 	close(errc)
 	for err := range errc {
+		errs = append(errs, err)
+	}
+	if err := p.closeProcessors(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := p.buf.Close(); err != nil {
@@ -251,4 +269,6 @@ func (f fanout) Write(ctx context.Context, events []event.Event, durable func())
 
 // Close releases the buffer of a pipeline that will not Run (Run closes it
 // itself).
-func (p *Pipeline) Close() error { return p.buf.Close() }
+func (p *Pipeline) Close() error {
+	return errors.Join(p.closeProcessors(), p.buf.Close())
+}
