@@ -135,7 +135,8 @@ type pending struct {
 // abandoned; their events stay in the buffer for the next start). It
 // returns early with an error when the cursor cannot be committed or a
 // record cannot be decoded: the agent must stop rather than run on without
-// making progress.
+// making progress. Sends in flight are then abandoned at once (their
+// events stay buffered), so a batch stuck in retries cannot hide the error.
 //
 // At most MaxInFlight+1 batches exist between the cursor's committed
 // position and its read position (MaxInFlight being sent, one being
@@ -145,6 +146,14 @@ type pending struct {
 func (d *delivery) run(readCtx, sendCtx context.Context) error {
 	readCtx, stopReading := context.WithCancel(readCtx)
 	defer stopReading()
+	// A fatal error abandons the sends in flight (their batches stay
+	// buffered): waiting for a batch stuck in retries would hide the error.
+	sendCtx, abandonSends := context.WithCancel(sendCtx)
+	defer abandonSends()
+	fail := func() {
+		stopReading()
+		abandonSends()
+	}
 	jobs := make(chan *pending)
 	done := make(chan *pending, d.cfg.MaxInFlight)
 	window := make(chan struct{}, d.cfg.MaxInFlight+1)
@@ -162,9 +171,12 @@ func (d *delivery) run(readCtx, sendCtx context.Context) error {
 		}()
 	}
 	commitErr := make(chan error, 1)
-	go func() { commitErr <- d.commitInOrder(done, window, stopReading) }()
+	go func() { commitErr <- d.commitInOrder(done, window, fail) }()
 
 	readErr := d.read(readCtx, jobs, window)
+	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+		abandonSends()
+	}
 	close(jobs)
 	senders.Wait()
 	close(done)
@@ -324,8 +336,8 @@ func (p *pending) push(ev event.Event, end buffer.Position, overhead int) {
 
 // commitInOrder commits the cursor past each batch once it and every batch
 // before it are done, freeing a slot of window per batch. After a failed
-// commit it calls fail (which stops the reader), commits nothing more and
-// keeps draining done so the senders can finish.
+// commit it calls fail (which stops the reader and abandons the sends),
+// commits nothing more and keeps draining done so the senders can finish.
 func (d *delivery) commitInOrder(done <-chan *pending, window <-chan struct{}, fail func()) error {
 	var next uint64
 	waiting := map[uint64]*pending{}

@@ -195,9 +195,13 @@ func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
 		return err
 	}
 	// One output failing for good (its cursor cannot be committed) stops
-	// the whole pipeline, so that the agent stops and says so.
+	// the whole pipeline at once, so that the agent stops and says so: the
+	// other outputs stop reading and abandon their sends in flight (their
+	// events stay buffered) instead of retrying while nobody commits.
 	readCtx, stopReading := context.WithCancel(readCtx)
 	defer stopReading()
+	sendCtx, abandonSends := context.WithCancel(sendCtx)
+	defer abandonSends()
 	var wg sync.WaitGroup
 	var errs []error
 	errc := make(chan error, 2*len(p.deliveries))
@@ -211,6 +215,7 @@ func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
 			if err := d.run(readCtx, sendCtx); err != nil {
 				errc <- fmt.Errorf("output %s: %w", d.name, err)
 				stopReading()
+				abandonSends()
 			}
 			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(sendCtx), p.closeTimeout)
 			defer cancel()
