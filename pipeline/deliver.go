@@ -128,6 +128,9 @@ type pending struct {
 	bytes  int // sum of len(Raw)
 	wire   int // bytes plus PerEventOverhead per event
 	end    buffer.Position
+	// deadLettered is set when an event of the batch was dead-lettered:
+	// the dead-letter file is synced before the cursor passes it.
+	deadLettered bool
 }
 
 // run delivers until readCtx ends (no new batches are started) and the
@@ -354,6 +357,14 @@ func (d *delivery) commitInOrder(done <-chan *pending, window <-chan struct{}, f
 			if firstErr != nil {
 				continue
 			}
+			if q.deadLettered {
+				if err := d.dlq.Sync(); err != nil {
+					firstErr = fmt.Errorf("sync the dead-letter file before committing the cursor of output %s: %w", d.name, err)
+					d.log.Error("cannot sync the dead-letter file; stopping this pipeline (events stay buffered)", "output", d.name, "error", err)
+					fail()
+					continue
+				}
+			}
 			if err := d.cur.Commit(q.end); err != nil {
 				firstErr = fmt.Errorf("commit cursor of output %s: %w", d.name, err)
 				d.log.Error("cannot commit output cursor; stopping this pipeline (events stay buffered)", "output", d.name, "error", err)
@@ -399,7 +410,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 					d.m.sentEvents.Inc()
 					d.m.sentBytes.Add(float64(len(ev.Raw)))
 				case event.IsPermanent(evErr):
-					if d.deadLetter(ev, evErr) != nil {
+					if d.deadLetter(p, ev, evErr) != nil {
 						retry = append(retry, ev)
 					}
 				default:
@@ -408,7 +419,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			}
 		case event.IsPermanent(err):
 			for _, ev := range events {
-				if d.deadLetter(ev, err) != nil {
+				if d.deadLetter(p, ev, err) != nil {
 					retry = append(retry, ev)
 				}
 			}
@@ -422,7 +433,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			reason := fmt.Errorf("gave up after %d attempts in %s: %w", attempt, time.Since(start).Round(time.Millisecond), err)
 			var kept []event.Event
 			for _, ev := range retry {
-				if d.deadLetter(ev, reason) != nil {
+				if d.deadLetter(p, ev, reason) != nil {
 					kept = append(kept, ev)
 				}
 			}
@@ -495,7 +506,7 @@ func (d *delivery) markReady() {
 
 // deadLetter records an event the sink rejected for good. When even that
 // fails the event is kept for retry: losing it is not an option.
-func (d *delivery) deadLetter(ev event.Event, reason error) error {
+func (d *delivery) deadLetter(p *pending, ev event.Event, reason error) error {
 	err := d.dlq.WriteDeadLetter(DeadLetter{
 		Component: "output/" + d.name,
 		Reason:    reason.Error(),
@@ -509,6 +520,7 @@ func (d *delivery) deadLetter(ev event.Event, reason error) error {
 		return err
 	}
 	d.m.deadLettered.Inc()
+	p.deadLettered = true
 	return nil
 }
 

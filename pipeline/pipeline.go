@@ -150,6 +150,14 @@ func (p *Pipeline) Write(ctx context.Context, events []event.Event, durable func
 		}
 		p.records = append(p.records, rec)
 	}
+	if p.deadLettered {
+		// durable lets the input commit past the events dead-lettered
+		// here: they must be on disk first.
+		if err := p.dlq.Sync(); err != nil {
+			return fmt.Errorf("pipeline %s: sync the dead-letter file: %w", p.name, err)
+		}
+		p.deadLettered = false
+	}
 	err := p.buf.Append(ctx, p.records, durable)
 	if cap(p.arena) > maxKeptArena {
 		p.arena = nil // a very large event passed: don't keep its size
@@ -170,6 +178,7 @@ func (p *Pipeline) rejectOversized(ev *event.Event, size int) error {
 		return fmt.Errorf("pipeline %s: dead-letter an oversized event: %w", p.name, err)
 	}
 	p.log.Warn("event too large for the buffer, dead-lettered", "auditID", string(ev.AuditID), "bytes", size)
+	p.deadLettered = true
 	return nil
 }
 
