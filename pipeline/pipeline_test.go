@@ -179,6 +179,9 @@ func TestDeadOutputDoesNotStallAnother(t *testing.T) {
 	stop := running(t, p)
 	write(t, p, 0, 1500, nil)
 	waitFor(t, live, 1500)
+	// On a loaded machine the live output can be done before the dead one
+	// was scheduled at all: give it time to fail twice.
+	require.Eventually(t, func() bool { return dead.Calls() > 1 }, 10*time.Second, time.Millisecond)
 	stop()
 	assert.Equal(t, want(0, 1500), ids(live.Events()))
 	assert.Empty(t, dead.Events())
