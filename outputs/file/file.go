@@ -4,10 +4,14 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
 	"strings"
 	"sync"
 
@@ -73,17 +77,20 @@ func (c *Config) Files() (reads, writes []config.FileRef) {
 func init() {
 	outputs.Register("file", outputs.Factory{
 		NewConfig: func() any { return defaultConfig() },
-		New: func(cfg any, _ pipeline.Settings) (event.Output, error) {
-			return New(cfg.(*Config)), nil
+		New: func(cfg any, set pipeline.Settings) (event.Output, error) {
+			f := New(cfg.(*Config))
+			f.logger = set.Logger
+			return f, nil
 		},
 	})
 }
 
 // File is the file output.
 type File struct {
-	mu  sync.Mutex
-	log *lumberjack.Logger
-	enc ndjson.Encoder
+	mu     sync.Mutex
+	log    *lumberjack.Logger
+	enc    ndjson.Encoder
+	logger *slog.Logger // may be nil
 }
 
 var _ event.Output = (*File)(nil)
@@ -106,8 +113,66 @@ func New(cfg *Config) *File {
 	}}
 }
 
-// Start implements event.Output.
-func (f *File) Start(context.Context) error { return nil }
+// Start implements event.Output. A file whose last line is torn (the agent
+// was killed in the middle of a Write) is cut back to its last newline:
+// that batch was never acknowledged and will be written again, and
+// appending to the fragment would glue half an event to the next one.
+func (f *File) Start(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cut, err := cutTornTail(f.log.Filename)
+	if err != nil {
+		return fmt.Errorf("file output: %w", err)
+	}
+	if cut > 0 && f.logger != nil {
+		f.logger.Warn("cut a torn last line left by a crash (its batch will be written again)",
+			"path", f.log.Filename, "bytes", cut)
+	}
+	return nil
+}
+
+// cutTornTail truncates the file at path after its last newline when it
+// does not end with one, and returns how many bytes it cut. A missing file
+// is fine.
+func cutTornTail(path string) (int64, error) {
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size()
+	buf := make([]byte, 64<<10)
+	end := size
+	for end > 0 {
+		n := min(end, int64(len(buf)))
+		chunk := buf[:n]
+		if _, err := fh.ReadAt(chunk, end-n); err != nil {
+			return 0, fmt.Errorf("read the end of %s: %w", path, err)
+		}
+		if end == size && chunk[n-1] == '\n' {
+			return 0, nil // whole lines
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if err := fh.Truncate(end); err != nil {
+		return 0, fmt.Errorf("cut the torn last line of %s: %w", path, err)
+	}
+	if err := fh.Sync(); err != nil {
+		return 0, fmt.Errorf("cut the torn last line of %s: %w", path, err)
+	}
+	return size - end, nil
+}
 
 // Write appends the batch. It returns once the lines are written to the file
 // (in the page cache: they survive the agent's crash, not the machine's).

@@ -84,3 +84,31 @@ func sizes(n, size int) []int {
 	}
 	return s
 }
+
+// After a kill -9 in the middle of a Write the file ends with half an
+// event; on open the output cuts it back to the last whole line instead of
+// gluing the next event to it.
+func TestTornLastLineIsCutOnStart(t *testing.T) {
+	for name, tc := range map[string]struct{ before, want string }{
+		"torn":           {"{\"a\":1}\n{\"b\":2}\n{\"c\":", "{\"a\":1}\n{\"b\":2}\n"},
+		"whole":          {"{\"a\":1}\n", "{\"a\":1}\n"},
+		"only a torn":    {"{\"c\":", ""},
+		"long torn line": {"{\"a\":1}\n" + strings.Repeat("x", 200<<10), "{\"a\":1}\n"},
+		"empty":          {"", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.ndjson")
+			require.NoError(t, os.WriteFile(path, []byte(tc.before), 0o600))
+			f := New(&Config{Path: path, MaxSize: config.Size(100 * mib)})
+			require.NoError(t, f.Start(context.Background()))
+			require.NoError(t, f.Write(context.Background(), &event.Batch{Events: []event.Event{{Raw: []byte(`{"d":4}`)}}, Bytes: 7}))
+			require.NoError(t, f.Close(context.Background()))
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want+"{\"d\":4}\n", string(data))
+		})
+	}
+	// No file yet: nothing to cut.
+	f := New(&Config{Path: filepath.Join(t.TempDir(), "new.ndjson"), MaxSize: config.Size(100 * mib)})
+	require.NoError(t, f.Start(context.Background()))
+}
