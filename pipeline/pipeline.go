@@ -253,6 +253,18 @@ func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
 // Fanout returns the EventSink an input writes to when it feeds several
 // pipelines: every pipeline gets every event, and durable fires once all of
 // them made the events durable.
+//
+// The pipelines are written one after the other, so a pipeline whose
+// buffer is full under when_full: block (its outputs down for longer than
+// the buffer lasts) holds back the input, and with it every other pipeline
+// the input feeds: they get no new events until it has room again. This is
+// Vector's behaviour with a blocking buffer too; it keeps every pipeline
+// complete. A pipeline that must not hold back the others takes
+// when_full: drop_oldest (its oldest undelivered events are dropped and
+// counted in kubetrail_buffer_dropped_events_total). The wait shows in
+// kubetrail_buffer_full_blocks_total and
+// kubetrail_buffer_full_blocked_seconds_total, labelled with the pipeline
+// that blocks, and in a warning logged once a minute while it lasts.
 func Fanout(pipelines ...EventSink) EventSink {
 	if len(pipelines) == 1 {
 		return pipelines[0]

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -65,6 +66,13 @@ type Buffer struct {
 	syncerDone chan struct{}
 
 	dropped, corruptCount, fsyncs atomic.Uint64
+	// Appends that waited for space (when_full: block), the time they
+	// waited, and when the wait in progress began (zero: none).
+	fullMu      sync.Mutex
+	fullBlocks  uint64
+	fullBlocked time.Duration
+	fullSince   time.Time
+	fullLogged  time.Time // of the last "buffer full" warning
 
 	collector prometheus.Collector
 	closeOnce sync.Once
@@ -191,13 +199,44 @@ func (b *Buffer) reserve(ctx context.Context, chunk int64) error {
 		}
 		ch := b.space
 		b.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-b.done:
-			return ErrClosed
+		if err := b.waitForSpace(ctx, ch); err != nil {
+			return err
 		}
+	}
+}
+
+// fullLogInterval is how often a buffer that keeps blocking is logged.
+const fullLogInterval = time.Minute
+
+// waitForSpace waits for ch (segments deleted), counting the wait: a
+// blocked Append holds back the input and every other pipeline it feeds.
+func (b *Buffer) waitForSpace(ctx context.Context, ch <-chan struct{}) error {
+	start := time.Now()
+	b.fullMu.Lock()
+	b.fullBlocks++
+	b.fullSince = start
+	logIt := start.Sub(b.fullLogged) >= fullLogInterval
+	if logIt {
+		b.fullLogged = start
+	}
+	b.fullMu.Unlock()
+	if logIt {
+		b.log.Warn("buffer full: holding back the input (when_full: block) until the outputs catch up; every pipeline fed by the same input waits too (when_full: drop_oldest avoids it)",
+			"dir", b.opts.Dir, "max_bytes", b.opts.MaxBytes)
+	}
+	defer func() {
+		b.fullMu.Lock()
+		b.fullBlocked += time.Since(start)
+		b.fullSince = time.Time{}
+		b.fullMu.Unlock()
+	}()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.done:
+		return ErrClosed
 	}
 }
 

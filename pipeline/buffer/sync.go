@@ -186,7 +186,11 @@ type Stats struct {
 	Head     Position // position after the newest record
 	// Counters since Open.
 	Dropped, Corrupt, Fsyncs uint64
-	Cursors                  map[string]CursorStats
+	// FullBlocks counts Appends that waited for space (when_full: block);
+	// FullBlocked is the time they waited, the wait in progress included.
+	FullBlocks  uint64
+	FullBlocked time.Duration
+	Cursors     map[string]CursorStats
 }
 
 // CursorStats is one cursor's part of Stats. Lags are measured from the
@@ -206,6 +210,12 @@ func (b *Buffer) Stats() Stats {
 		Dropped: b.dropped.Load(), Corrupt: b.corruptCount.Load(), Fsyncs: b.fsyncs.Load(),
 		Cursors: make(map[string]CursorStats, len(b.cursors)),
 	}
+	b.fullMu.Lock()
+	st.FullBlocks, st.FullBlocked = b.fullBlocks, b.fullBlocked
+	if !b.fullSince.IsZero() {
+		st.FullBlocked += time.Since(b.fullSince)
+	}
+	b.fullMu.Unlock()
 	if len(b.segs) > 0 {
 		st.Oldest = b.segs[0].base
 		st.Records = b.headSeq - b.segs[0].baseSeq
