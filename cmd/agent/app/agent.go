@@ -76,6 +76,15 @@ func Run(ctx context.Context, cfg *config.Config, logw io.Writer, version string
 func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.Level.Slog()}
 	if c.Format == "json" {
+		// slog's JSON handler prints durations as integer nanoseconds
+		// ("grace":25000000000); print them as Go duration strings, as
+		// the text handler and the configuration do.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
