@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,13 +60,41 @@ func (r *readiness) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, b.String())
 }
 
-// serveHTTP serves /metrics, /healthz and /readyz on addr; "" serves nothing.
-func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log *slog.Logger) (*http.Server, error) {
+// httpHandler routes /metrics, /healthz and /readyz.
+func httpHandler(reg *prometheus.Registry, ready *readiness, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: scrapeErrorLog{log}}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", ready.serveReadyz)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return mux
+}
+
+// scrapeErrorLog logs promhttp's errors: at ERROR, except the client going
+// away in the middle of a scrape (a timed-out or cancelled Prometheus), which
+// is the client's business and logged at DEBUG.
+type scrapeErrorLog struct{ log *slog.Logger }
+
+func (l scrapeErrorLog) Println(v ...any) {
+	msg := strings.TrimSuffix(fmt.Sprintln(v...), "\n")
+	for _, a := range v {
+		if err, ok := a.(error); ok && clientGone(err) {
+			l.log.Debug("metrics scrape abandoned by the client", "error", err)
+			return
+		}
+	}
+	l.log.Error(msg)
+}
+
+// clientGone reports whether err is a write to an HTTP client that hung up.
+func clientGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, http.ErrHandlerTimeout)
+}
+
+// serveHTTP serves /metrics, /healthz and /readyz on addr; "" serves nothing.
+func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log *slog.Logger) (*http.Server, error) {
+	srv := &http.Server{Handler: httpHandler(reg, ready, log), ReadHeaderTimeout: 10 * time.Second}
 	if addr == "" {
 		return srv, nil
 	}
