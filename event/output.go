@@ -3,27 +3,51 @@ package event
 import "context"
 
 // Output ships batches of events to one destination. The delivery loop
-// (deliver.go) owns the buffer cursor, batching, retries and dead-lettering; an
-// output only sends.
+// (package pipeline) owns the buffer cursor, batching, retries,
+// dead-lettering and the output's health; an output only sends one batch
+// and returns a verdict.
 //
-// Call order: Start once, then Write any number of times (concurrently from
-// up to max_in_flight goroutines), then Close once, after the last Write
+// Call order: Start, then Write any number of times (concurrently from up
+// to max_in_flight goroutines), then Close once, after the last Write
 // returned.
+//
+// Start connects (or checks the sink) and returns an error when it cannot:
+// the loop keeps the output unready (with the error as the reason) and
+// calls Start again after a backoff, until it succeeds or the agent stops,
+// so a sink down at boot never crash-loops the agent. A Start that fails
+// releases what it took; Close is only called after a Start succeeded.
 //
 // Write sends every event of the batch and returns nil only once the sink has
 // acknowledged all of them (durably, as far as the sink offers it). The batch
 // and its events are valid only until Write returns: copy what you keep.
-// Write may be called again with the same events after an error.
+// Write may be called again with the same events after an error. A batch
+// never exceeds the Limits declared on the output's factory (only a single
+// event larger than Limits.MaxBytes comes alone), so Write never splits a
+// batch for size.
 //
 // Errors decide what happens next:
-//   - nil: every event was acknowledged; the cursor moves past the batch;
+//   - nil: every event was acknowledged; the cursor moves past the batch
+//     and the output is ready;
 //   - Permanent(err): no event of the batch will ever be accepted; all go to
 //     the dead-letter file with err as the reason;
 //   - *PartialError: per-event verdicts; accepted events are done, permanent
 //     ones are dead-lettered, retryable ones are sent again;
-//   - Throttled(err, d): retry after at least d;
+//   - Throttled(err, d): retry after at least d (capped at the retry's
+//     max_interval);
+//   - Unready(err): authentication or authorization refused (HTTP 401/403,
+//     SASL failure, AccessDenied, an expired token) or a sink-side
+//     configuration the agent cannot fix: retryable, never Permanent (a bad
+//     token must never dead-letter the stream); the output turns unready in
+//     /readyz with err as the reason, logged once per interval rather than
+//     per retry, until a Write succeeds;
 //   - any other error: retryable; the whole batch is sent again after a
 //     capped exponential backoff with jitter.
+//
+// No error may carry a secret (a token, a password, an Authorization
+// header): it is logged and shown by /readyz.
+//
+// Close flushes and releases the connection. Its context has a deadline of
+// its own (a few seconds), live even when shutdown cancelled the sends.
 type Output interface {
 	Start(ctx context.Context) error
 	Write(ctx context.Context, batch *Batch) error

@@ -1,6 +1,7 @@
 // Package processors keeps the registry of processor types (filter, redact,
 // route, ...). Each processor lives in its own sub-package, implements
-// pipeline.Processor and registers itself in init().
+// pipeline.Processor (Start, Process with per-event verdicts on
+// *pipeline.Events, Close) and registers itself in init().
 package processors
 
 import "github.com/kubetrail/kubetrail/pipeline"
