@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func runUntilError(t *testing.T, p *pipeline.Pipeline, feed func()) error {
 	case err := <-done:
 		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not report the fatal error while another send kept retrying")
+		t.Fatal("Run did not return within 10s of the fatal error")
 		return nil
 	}
 }
@@ -99,4 +100,42 @@ func TestFatalErrorCancelsOtherBatchInFlight(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "commit cursor of output k")
 	assert.True(t, secondTried.Load(), "the second batch was in flight")
+}
+
+// A pipeline that fails while an input's Write is blocked on its full
+// buffer still returns (the Write holds the lock the processors' Close
+// needs; closing the buffer first wakes it).
+func TestFatalErrorWithWriteBlockedOnFullBuffer(t *testing.T) {
+	h := newHarness(t)
+	slow := &outputtest.Sink{Fail: func(int, *event.Batch) error {
+		time.Sleep(300 * time.Millisecond) // the writer fills the buffer meanwhile
+		return nil
+	}}
+	opts := h.bufferOptions("audit")
+	opts.MaxBytes, opts.SegmentBytes = 256<<10, 64<<10
+	keep := pipeline.ProcessFunc(func(context.Context, *pipeline.Events) error { return nil })
+	p, err := pipeline.New(pipeline.Config{Name: "audit", Buffer: opts, DeadLetter: h.dlq, Logger: h.logger(), Metrics: h.registry(),
+		Processors: []pipeline.NamedProcessor{{Name: "keep", Processor: keep}},
+		Outputs: []pipeline.NamedOutput{{Name: "k", Output: slow,
+			Delivery: pipeline.DeliveryConfig{MaxEvents: 10, MaxWait: time.Millisecond}}}})
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(h.dir, "audit", "cursor-k.pos.tmp"), 0o700))
+	writerDone := make(chan struct{})
+	err = runUntilError(t, p, func() {
+		go func() {
+			defer close(writerDone)
+			for i := 0; ; i += 100 {
+				var evs []event.Event
+				for j := i; j < i+100; j++ {
+					evs = append(evs, testEvent(j, `,"pad":"`+strings.Repeat("x", 200)+`"`))
+				}
+				if p.Write(context.Background(), evs, nil) != nil {
+					return
+				}
+			}
+		}()
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "commit cursor of output k")
+	<-writerDone
 }

@@ -238,11 +238,13 @@ func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
 	for err := range errc {
 		errs = append(errs, err)
 	}
-	if err := p.closeProcessors(); err != nil {
-		errs = append(errs, err)
-	}
+	// The buffer first: closing it wakes a Write blocked on a full buffer,
+	// which holds the lock closeProcessors needs.
 	if err := p.buf.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close buffer: %w", err))
+	}
+	if err := p.closeProcessors(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("pipeline %s: %w", p.name, errors.Join(errs...))
@@ -296,5 +298,6 @@ func (f fanout) Write(ctx context.Context, events []event.Event, durable func())
 // Close releases the buffer of a pipeline that will not Run (Run closes it
 // itself).
 func (p *Pipeline) Close() error {
-	return errors.Join(p.closeProcessors(), p.buf.Close())
+	bufErr := p.buf.Close() // first: wakes a Write blocked on a full buffer
+	return errors.Join(bufErr, p.closeProcessors())
 }
