@@ -311,21 +311,28 @@ func (d *delivery) fits(p *pending, raw int) bool {
 	return d.limits.MaxBytes <= 0 || p.wire+raw+d.limits.PerEventOverhead <= d.limits.MaxBytes
 }
 
-// add decodes recs into p, carrying over the ones that do not fit.
+// add decodes recs into p, carrying over the ones that do not fit. Each
+// record is decoded in place, in the batch's next slot (no copy of the
+// event on the hot path).
 func (d *delivery) add(p *pending, recs []buffer.Record) error {
 	p.events = slices.Grow(p.events, len(recs))
 	for _, r := range recs {
-		var ev event.Event
-		if err := DecodeRecord(r.Data, &ev); err != nil {
+		p.events = append(p.events, event.Event{})
+		ev := &p.events[len(p.events)-1]
+		if err := DecodeRecord(r.Data, ev); err != nil {
 			// The record's CRC matched, so this is a bug or a format change,
 			// not disk corruption: stop rather than skip events.
 			return fmt.Errorf("decode buffer record ending at %d: %w", r.End, err)
 		}
+		p.events = p.events[:len(p.events)-1]
 		if len(d.carry) > 0 || !d.fits(p, len(ev.Raw)) {
-			d.carry = append(d.carry, carried{ev: ev, end: r.End})
+			d.carry = append(d.carry, carried{ev: *ev, end: r.End})
 			continue
 		}
-		p.push(ev, r.End, d.limits.PerEventOverhead)
+		p.events = p.events[:len(p.events)+1] // the slot decoded into
+		p.bytes += len(ev.Raw)
+		p.wire += len(ev.Raw) + d.limits.PerEventOverhead
+		p.end = r.End
 	}
 	return nil
 }
