@@ -36,8 +36,9 @@
 //
 // Each component is a mapping with "type" plus the keys of that type's
 // config struct (the struct its factory's NewConfig returns, with defaults
-// set); outputs also accept the Delivery keys. An output belongs to one
-// pipeline: it reads that pipeline's buffer through its own cursor.
+// set); outputs also accept the Delivery keys, decoded over DefaultDelivery
+// as the output type changes it (see DeliveryDefaulter). An output belongs
+// to one pipeline: it reads that pipeline's buffer through its own cursor.
 //
 // Decoding is strict: unknown keys, keys written twice, wrong types, bad
 // sizes, durations and enum values are all problems, and after decoding a
