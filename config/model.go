@@ -149,7 +149,8 @@ type Retry struct {
 	Multiplier      float64  `yaml:"multiplier"`       // default 2
 	Jitter          float64  `yaml:"jitter"`           // fraction, default 0.2 (±20%)
 	// MaxElapsed gives up on a batch (dead-lettering it) after retrying it
-	// this long. Default 0: retry forever.
+	// this long. Default 0: retry forever. Never applies while the sink
+	// refuses the agent (authentication, authorization): those events wait.
 	MaxElapsed Duration `yaml:"max_elapsed"`
 }
 

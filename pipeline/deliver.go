@@ -436,7 +436,9 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 		if len(retry) == 0 {
 			return nil
 		}
-		if d.cfg.Retry.MaxElapsed > 0 && time.Since(start) >= d.cfg.Retry.MaxElapsed {
+		// max_elapsed gives up on a sink that keeps failing, never on one
+		// that refuses the agent's credentials: those events wait.
+		if d.cfg.Retry.MaxElapsed > 0 && time.Since(start) >= d.cfg.Retry.MaxElapsed && !event.IsUnready(err) {
 			reason := fmt.Errorf("gave up after %d attempts in %s: %w", attempt, time.Since(start).Round(time.Millisecond), err)
 			var kept []event.Event
 			for _, ev := range retry {

@@ -53,3 +53,30 @@ func TestUnreadyErrorsTurnOutputUnreadyUntilAWriteSucceeds(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(h.logs.String(), "output unready"), "logged once, not per retry:\n%s", h.logs.String())
 	assert.NotContains(t, h.logs.String(), "output write failed, retrying")
 }
+
+// retry.max_elapsed never dead-letters events held back by an Unready
+// sink: a bad token must never dead-letter the stream.
+func TestUnreadyNeverDeadLettersEvenWithMaxElapsed(t *testing.T) {
+	h := newHarness(t)
+	var fixed atomic.Bool
+	var refused atomic.Int32
+	sink := &outputtest.Sink{Fail: func(int, *event.Batch) error {
+		if fixed.Load() {
+			return nil
+		}
+		refused.Add(1)
+		return event.Unready(errors.New("403 Forbidden"))
+	}}
+	retry := fastRetry
+	retry.MaxElapsed = 5 * time.Millisecond
+	p := h.open("audit", []pipeline.NamedOutput{{Name: "siem", Output: sink,
+		Delivery: pipeline.DeliveryConfig{MaxWait: time.Millisecond, Retry: retry}}})
+	stop := running(t, p)
+	write(t, p, 0, 10, nil)
+	require.Eventually(t, func() bool { return refused.Load() >= 10 }, 10*time.Second, time.Millisecond)
+	fixed.Store(true)
+	waitFor(t, sink, 10)
+	stop()
+	assert.Empty(t, h.dlq.Entries())
+	assert.Equal(t, want(0, 10), ids(sink.Events()))
+}
