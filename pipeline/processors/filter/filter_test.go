@@ -52,7 +52,9 @@ func TestFilterCorpusAgreesWithDecoding(t *testing.T) {
 			return false
 		}},
 		{`event.sourceIPs.exists(ip, ip == "127.0.0.1") && event.userAgent.contains("kubectl")`,
-			func(e *refEvent) bool { return len(e.SourceIPs) > 0 && e.SourceIPs[0] == "127.0.0.1" && strings.Contains(e.UserAgent, "kubectl") }},
+			func(e *refEvent) bool {
+				return len(e.SourceIPs) > 0 && e.SourceIPs[0] == "127.0.0.1" && strings.Contains(e.UserAgent, "kubectl")
+			}},
 		{`has(event.annotations) && event.annotations["authorization.k8s.io/decision"] == "forbid"`,
 			func(e *refEvent) bool { return e.Annotations["authorization.k8s.io/decision"] == "forbid" }},
 		{`has(event.requestObject) && type(event.requestObject) == map && has(event.requestObject.metadata) && has(event.requestObject.metadata.labels) && event.requestObject.metadata.labels.exists(k, k == "stage")`,

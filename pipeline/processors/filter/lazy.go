@@ -20,7 +20,7 @@ import (
 // JSON for metadata, then metadata's for name. Only iterating a map (exists,
 // all, size, ==) decodes it whole.
 type lazyMap struct {
-	raw  string                // the object's JSON
+	raw  string               // the object's JSON
 	meta func(string) ref.Val // fast path for members already extracted; nil when none
 	full traits.Mapper        // decoded on first whole-map use
 }
