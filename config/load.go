@@ -34,6 +34,14 @@ type Components interface {
 	Types(kind Kind) []string
 }
 
+// DeliveryDefaulter is implemented by Components whose output types bring
+// delivery defaults of their own (bigger batches for a bulk API, more
+// batches in flight): the loader decodes an output's delivery keys over
+// DefaultDelivery(outputType) instead of the package's DefaultDelivery.
+type DeliveryDefaulter interface {
+	DefaultDelivery(outputType string) Delivery
+}
+
 // Factories is a Components over plain maps: kind, then type, then the
 // type's NewConfig.
 type Factories map[Kind]map[string]func() any
@@ -229,6 +237,9 @@ func (l *loader) component(e named, path string, kind Kind, delivery *Delivery) 
 	c.Config = cfg
 
 	var targets []reflect.Value
+	if dd, ok := l.comps.(DeliveryDefaulter); ok && delivery != nil {
+		*delivery = dd.DefaultDelivery(c.Type)
+	}
 	if delivery != nil {
 		targets = append(targets, reflect.ValueOf(delivery).Elem())
 	}

@@ -156,7 +156,10 @@ type Retry struct {
 // deliveryKeys are the keys of Delivery; output types must not use them.
 var deliveryKeys = []string{"batch", "retry", "max_in_flight"}
 
-// DefaultDelivery returns the delivery settings used for absent keys.
+// DefaultDelivery returns the agent's delivery settings for absent keys:
+// the one place that holds them. An output type may change them on its
+// factory (outputs.Factory.Delivery), and pipeline.DeliveryFromConfig
+// converts them for the delivery loop.
 func DefaultDelivery() Delivery {
 	return Delivery{
 		Batch: Batch{MaxEvents: 500, MaxBytes: 1 * MiB, MaxWait: Duration(200 * time.Millisecond)},

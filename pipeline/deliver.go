@@ -10,11 +10,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/pipeline/buffer"
 )
 
-// DeliveryConfig is how one output is fed from its pipeline's buffer.
+// DeliveryConfig is how one output is fed from its pipeline's buffer. Its
+// defaults are config.DefaultDelivery's (the one place that holds them; an
+// output type may change them on its factory), converted by
+// DeliveryFromConfig.
 type DeliveryConfig struct {
 	MaxEvents   int           // events per batch
 	MaxBytes    int           // raw bytes per batch (a single larger event still goes alone)
@@ -26,20 +30,68 @@ type DeliveryConfig struct {
 // RetryConfig is a capped exponential backoff with jitter.
 type RetryConfig struct {
 	InitialInterval time.Duration
-	MaxInterval     time.Duration
-	Multiplier      float64
-	Jitter          float64       // 0.2 = ±20%
-	MaxElapsed      time.Duration // 0: retry forever; else dead-letter the batch after this long
+	// MaxInterval caps the backoff and also a sink's Retry-After.
+	MaxInterval time.Duration
+	Multiplier  float64
+	Jitter      float64       // 0.2 = ±20%
+	MaxElapsed  time.Duration // 0: retry forever; else dead-letter the batch after this long
 }
 
-// DefaultDeliveryConfig is the defaults New fills into a DeliveryConfig's
-// zero batch sizes, in-flight count and retry intervals (config.Delivery
-// documents the same values for the YAML).
-func DefaultDeliveryConfig() DeliveryConfig {
+// DeliveryFromConfig converts the YAML delivery settings of an output.
+func DeliveryFromConfig(d config.Delivery) DeliveryConfig {
 	return DeliveryConfig{
-		MaxEvents: 500, MaxBytes: 1 << 20, MaxWait: 200 * time.Millisecond, MaxInFlight: 1,
-		Retry: RetryConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 30 * time.Second, Multiplier: 2, Jitter: 0.2},
+		MaxEvents:   d.Batch.MaxEvents,
+		MaxBytes:    int(d.Batch.MaxBytes),
+		MaxWait:     d.Batch.MaxWait.Std(),
+		MaxInFlight: d.MaxInFlight,
+		Retry: RetryConfig{
+			InitialInterval: d.Retry.InitialInterval.Std(),
+			MaxInterval:     d.Retry.MaxInterval.Std(),
+			Multiplier:      d.Retry.Multiplier,
+			Jitter:          d.Retry.Jitter,
+			MaxElapsed:      d.Retry.MaxElapsed.Std(),
+		},
 	}
+}
+
+// DefaultDeliveryConfig is config.DefaultDelivery as a DeliveryConfig: what
+// ResolveDelivery fills into zero batch sizes, in-flight count and retry
+// intervals.
+func DefaultDeliveryConfig() DeliveryConfig {
+	return DeliveryFromConfig(config.DefaultDelivery())
+}
+
+// ResolveDelivery returns c with its zero batch sizes, in-flight count and
+// retry intervals set to the defaults, and its batch bounds clamped to what
+// one request to the sink may carry. It is what the delivery loop runs with
+// and what the output receives in Settings.Delivery.
+func ResolveDelivery(c DeliveryConfig, l event.Limits) DeliveryConfig {
+	def := DefaultDeliveryConfig()
+	if c.MaxEvents <= 0 {
+		c.MaxEvents = def.MaxEvents
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = def.MaxBytes
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = def.MaxInFlight
+	}
+	if c.Retry.InitialInterval <= 0 {
+		c.Retry.InitialInterval = def.Retry.InitialInterval
+	}
+	if c.Retry.MaxInterval <= 0 {
+		c.Retry.MaxInterval = def.Retry.MaxInterval
+	}
+	if c.Retry.Multiplier < 1 {
+		c.Retry.Multiplier = def.Retry.Multiplier
+	}
+	if l.MaxEvents > 0 {
+		c.MaxEvents = min(c.MaxEvents, l.MaxEvents)
+	}
+	if l.MaxBytes > 0 {
+		c.MaxBytes = min(c.MaxBytes, max(1, l.MaxBytes-l.PerEventOverhead))
+	}
+	return c
 }
 
 // cursor is the part of a buffer cursor the delivery loop uses.
@@ -55,8 +107,15 @@ type delivery struct {
 	pipeline, name string
 	out            event.Output
 	cur            cursor
-	cfg            DeliveryConfig
+	cfg            DeliveryConfig // resolved: defaults filled in, clamped to limits
+	limits         event.Limits
+	carry          []carried // read past the last batch's limits; owned by the reader
 	dlq            DeadLetterWriter
+	health         HealthReporter
+	healthMu       sync.Mutex
+	unready        bool      // reported unready to health
+	unreadySince   time.Time // when it turned unready
+	unreadyLogged  time.Time // when that was last logged
 	log            *slog.Logger
 	m              *outputMetrics
 	sleep          func(ctx context.Context, d time.Duration) error
@@ -66,7 +125,8 @@ type delivery struct {
 type pending struct {
 	seq    uint64
 	events []event.Event
-	bytes  int
+	bytes  int // sum of len(Raw)
+	wire   int // bytes plus PerEventOverhead per event
 	end    buffer.Position
 }
 
@@ -141,25 +201,39 @@ func (d *delivery) read(ctx context.Context, jobs chan<- *pending, window chan<-
 }
 
 // nextBatch waits for at least one record, then up to MaxWait for the batch
-// to fill up to MaxEvents / MaxBytes.
+// to fill up to MaxEvents / MaxBytes and the output's Limits. Records read
+// past the Limits (each event's PerEventOverhead is only known to fit once
+// the event is read) are carried over to the next batch.
 func (d *delivery) nextBatch(ctx context.Context, seq uint64) (*pending, error) {
 	p := &pending{seq: seq}
-	recs, err := d.cur.Next(ctx, d.cfg.MaxEvents, d.cfg.MaxBytes)
-	if err != nil {
-		return nil, err
+	if len(d.carry) > 0 {
+		carry := d.carry
+		d.carry = nil
+		for i, c := range carry {
+			if !d.fits(p, len(c.ev.Raw)) {
+				d.carry = append(d.carry[:0:0], carry[i:]...)
+				break
+			}
+			p.push(c.ev, c.end, d.limits.PerEventOverhead)
+		}
+	} else {
+		recs, err := d.cur.Next(ctx, d.cfg.MaxEvents, d.cfg.MaxBytes)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.add(p, recs); err != nil {
+			return nil, err
+		}
 	}
-	if err := p.add(recs); err != nil {
-		return nil, err
-	}
-	if len(p.events) < d.cfg.MaxEvents && p.bytes < d.cfg.MaxBytes && d.cfg.MaxWait > 0 {
+	if !d.full(p) && d.cfg.MaxWait > 0 {
 		waitCtx, cancel := context.WithTimeout(ctx, d.cfg.MaxWait)
 		defer cancel()
-		for len(p.events) < d.cfg.MaxEvents && p.bytes < d.cfg.MaxBytes {
+		for !d.full(p) {
 			recs, err := d.cur.Next(waitCtx, d.cfg.MaxEvents-len(p.events), d.cfg.MaxBytes-p.bytes)
 			if err != nil {
 				break // MaxWait elapsed or shutting down: send what we have
 			}
-			if err := p.add(recs); err != nil {
+			if err := d.add(p, recs); err != nil {
 				return nil, err
 			}
 		}
@@ -167,19 +241,54 @@ func (d *delivery) nextBatch(ctx context.Context, seq uint64) (*pending, error) 
 	return p, nil
 }
 
-func (p *pending) add(recs []buffer.Record) error {
+// carried is an event read from the cursor that did not fit its batch.
+type carried struct {
+	ev  event.Event
+	end buffer.Position
+}
+
+// full reports whether p can take no more events.
+func (d *delivery) full(p *pending) bool {
+	return len(d.carry) > 0 || len(p.events) >= d.cfg.MaxEvents || p.bytes >= d.cfg.MaxBytes ||
+		(d.limits.MaxBytes > 0 && p.wire >= d.limits.MaxBytes)
+}
+
+// fits reports whether an event of size raw bytes may join p: always when p
+// is empty (a larger event goes alone), else within every bound.
+func (d *delivery) fits(p *pending, raw int) bool {
+	if len(p.events) == 0 {
+		return true
+	}
+	if len(p.events) >= d.cfg.MaxEvents || p.bytes+raw > d.cfg.MaxBytes {
+		return false
+	}
+	return d.limits.MaxBytes <= 0 || p.wire+raw+d.limits.PerEventOverhead <= d.limits.MaxBytes
+}
+
+// add decodes recs into p, carrying over the ones that do not fit.
+func (d *delivery) add(p *pending, recs []buffer.Record) error {
 	p.events = slices.Grow(p.events, len(recs))
 	for _, r := range recs {
-		p.events = append(p.events, event.Event{})
-		if err := DecodeRecord(r.Data, &p.events[len(p.events)-1]); err != nil {
+		var ev event.Event
+		if err := DecodeRecord(r.Data, &ev); err != nil {
 			// The record's CRC matched, so this is a bug or a format change,
 			// not disk corruption: stop rather than skip events.
 			return fmt.Errorf("decode buffer record ending at %d: %w", r.End, err)
 		}
-		p.bytes += len(p.events[len(p.events)-1].Raw)
-		p.end = r.End
+		if len(d.carry) > 0 || !d.fits(p, len(ev.Raw)) {
+			d.carry = append(d.carry, carried{ev: ev, end: r.End})
+			continue
+		}
+		p.push(ev, r.End, d.limits.PerEventOverhead)
 	}
 	return nil
+}
+
+func (p *pending) push(ev event.Event, end buffer.Position, overhead int) {
+	p.events = append(p.events, ev)
+	p.bytes += len(ev.Raw)
+	p.wire += len(ev.Raw) + overhead
+	p.end = end
 }
 
 // commitInOrder commits the cursor past each batch once it and every batch
@@ -229,6 +338,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 		if err == nil {
 			d.m.sentEvents.Add(float64(len(events)))
 			d.m.sentBytes.Add(float64(batch.Bytes))
+			d.markReady()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -282,14 +392,59 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 		if after, ok := event.RetryAfter(err); ok && after > wait {
 			wait = after
 		}
-		d.log.Warn("output write failed, retrying", "output", d.name, "attempt", attempt,
-			"events", len(retry), "retry_in", wait.Round(time.Millisecond), "error", err)
+		if event.IsUnready(err) {
+			d.markUnready(err, "output unready: the sink refuses the agent (credentials, permissions or its configuration); retrying, events stay buffered",
+				"events", len(retry), "retry_in", wait.Round(time.Millisecond))
+		} else {
+			d.log.Warn("output write failed, retrying", "output", d.name, "attempt", attempt,
+				"events", len(retry), "retry_in", wait.Round(time.Millisecond), "error", err)
+		}
 		d.m.retriedEvents.Add(float64(len(retry)))
 		if err := d.sleep(ctx, wait); err != nil {
 			return err
 		}
 		backoff = min(time.Duration(float64(backoff)*d.cfg.Retry.Multiplier), d.cfg.Retry.MaxInterval)
 		events, bytes = retry, rawBytes(retry)
+	}
+}
+
+// unreadyLogInterval is how often a still-unready output is logged again.
+var unreadyLogInterval = time.Minute
+
+// markUnready turns the output unready with err as the reason, logging
+// msg when it turns so and then at most once per unreadyLogInterval.
+func (d *delivery) markUnready(err error, msg string, args ...any) {
+	d.health.Unready(err)
+	d.healthMu.Lock()
+	now := time.Now()
+	logIt := !d.unready || now.Sub(d.unreadyLogged) >= unreadyLogInterval
+	if !d.unready {
+		d.unreadySince = now
+	}
+	d.unready = true
+	if logIt {
+		d.unreadyLogged = now
+	}
+	since := d.unreadySince
+	d.healthMu.Unlock()
+	if logIt {
+		args = append([]any{"output", d.name, "unready_for", now.Sub(since).Round(time.Second)}, args...)
+		d.log.Warn(msg, append(args, "error", err)...)
+	}
+}
+
+// markReady turns the output ready (also when the output itself had
+// reported it unready: a Write succeeded), logging it when the loop had
+// turned it unready.
+func (d *delivery) markReady() {
+	d.health.Ready()
+	d.healthMu.Lock()
+	was := d.unready
+	since := d.unreadySince
+	d.unready = false
+	d.healthMu.Unlock()
+	if was {
+		d.log.Info("output ready again", "output", d.name, "unready_for", time.Since(since).Round(time.Millisecond))
 	}
 }
 

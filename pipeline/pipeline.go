@@ -33,9 +33,16 @@ type Pipeline struct {
 
 // NamedOutput is an output with its name and delivery settings.
 type NamedOutput struct {
-	Name     string
-	Output   event.Output
+	Name   string
+	Output event.Output
+	// Delivery is resolved by ResolveDelivery (zero fields take the
+	// defaults, batch bounds are clamped to Limits).
 	Delivery DeliveryConfig
+	// Limits are what one Write may carry (the output factory's Limits).
+	Limits event.Limits
+	// Health is where the delivery loop reports the output unready (Start
+	// failing, Unready errors) and ready again; nil reports nowhere.
+	Health HealthReporter
 }
 
 // Config is what New needs to build a pipeline.
@@ -79,35 +86,17 @@ func New(cfg Config) (*Pipeline, error) {
 			buf.Close()
 			return nil, fmt.Errorf("pipeline %s: metrics of output %s: %w", cfg.Name, o.Name, err)
 		}
+		health := o.Health
+		if health == nil {
+			health = nopHealth{}
+		}
 		p.deliveries = append(p.deliveries, &delivery{
-			pipeline: cfg.Name, name: o.Name, out: o.Output, cur: cur, cfg: withDefaults(o.Delivery),
+			pipeline: cfg.Name, name: o.Name, out: o.Output, cur: cur,
+			cfg: ResolveDelivery(o.Delivery, o.Limits), limits: o.Limits, health: health,
 			dlq: cfg.DeadLetter, log: cfg.Logger, m: m, sleep: sleepCtx,
 		})
 	}
 	return p, nil
-}
-
-func withDefaults(c DeliveryConfig) DeliveryConfig {
-	def := DefaultDeliveryConfig()
-	if c.MaxEvents <= 0 {
-		c.MaxEvents = def.MaxEvents
-	}
-	if c.MaxBytes <= 0 {
-		c.MaxBytes = def.MaxBytes
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = def.MaxInFlight
-	}
-	if c.Retry.InitialInterval <= 0 {
-		c.Retry.InitialInterval = def.Retry.InitialInterval
-	}
-	if c.Retry.MaxInterval <= 0 {
-		c.Retry.MaxInterval = def.Retry.MaxInterval
-	}
-	if c.Retry.Multiplier < 1 {
-		c.Retry.Multiplier = def.Retry.Multiplier
-	}
-	return c
 }
 
 // maxKeptArena is the largest record arena kept between writes; inputs hand

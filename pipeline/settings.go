@@ -13,12 +13,30 @@ type Settings struct {
 	// StateDir is the agent's state directory; a component keeps its state in
 	// a sub-directory named after its kind and Name.
 	StateDir string
+	// Pipeline is the pipeline an output or processor belongs to; empty for
+	// an input, which may feed several.
+	Pipeline string
 	// Logger is already scoped to the component.
 	Logger *slog.Logger
-	// Metrics registers the component's collectors; never nil.
+	// Metrics registers the component's collectors; never nil. For outputs
+	// and processors it is already labelled pipeline=<Pipeline> and
+	// output=<Name> (processor=<Name>), so two components of one type never
+	// collide: use metric names without those labels. Inputs get it
+	// unlabelled and add input=<Name> themselves.
 	Metrics prometheus.Registerer
 	// DeadLetter receives what the component cannot deliver; never nil.
 	DeadLetter DeadLetterWriter
+	// Health reports whether the component can do its work; /readyz
+	// serves it per component with the reason. Never nil. For an output
+	// the delivery loop reports on it too (see HealthReporter).
+	Health HealthReporter
+	// Delivery is, for an output, the delivery settings the loop feeding it
+	// runs with: the user's keys over the factory's defaults over the
+	// agent's, clamped to the factory's Limits (see ResolveDelivery). An
+	// output needing them (a request timeout, a connection pool sized to
+	// MaxInFlight) reads them here; it never batches or retries itself.
+	// Zero for inputs and processors.
+	Delivery DeliveryConfig
 }
 
 // DeadLetterWriter records an event the agent gave up on, with the reason.

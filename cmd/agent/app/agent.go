@@ -44,6 +44,7 @@ type Agent struct {
 	inputs    map[string]inputs.Input
 	sinks     map[string]pipeline.EventSink
 	ready     *readiness
+	health    *pipeline.Health
 }
 
 // Run builds the agent, logging to logw, and runs it until ctx ends (clean
@@ -90,8 +91,9 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 		pipelines: map[string]*pipeline.Pipeline{},
 		inputs:    map[string]inputs.Input{},
 		sinks:     map[string]pipeline.EventSink{},
-		ready:     &readiness{},
+		health:    &pipeline.Health{},
 	}
+	a.ready = &readiness{health: a.health}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -110,10 +112,18 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
-	settings := func(kind, name string) pipeline.Settings {
+	// settings labels a component's metrics with its pipeline and name
+	// (inputs, which may feed several pipelines, label themselves).
+	settings := func(kind, pname, name string) pipeline.Settings {
+		var reg prometheus.Registerer = a.metrics
+		component := kind + "/" + name
+		if pname != "" {
+			reg = prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": pname, kind: name}, reg)
+			component = "pipeline/" + pname + "/" + component
+		}
 		return pipeline.Settings{
-			Name: name, StateDir: stateDir, DeadLetter: a.dlq, Metrics: a.metrics,
-			Logger: log.With(kind, name),
+			Name: name, Pipeline: pname, StateDir: stateDir, DeadLetter: a.dlq, Metrics: reg,
+			Logger: log.With(kind, name), Health: a.health.Component(component),
 		}
 	}
 	readers := map[string][]pipeline.EventSink{} // input name -> pipelines reading it
@@ -123,7 +133,7 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 		for _, name := range pc.Processors {
 			c := cfg.Processors[name]
 			f, _ := processors.Lookup(c.Type)
-			proc, err := f.New(c.Config, settings("processor", name))
+			proc, err := f.New(c.Config, settings("processor", pname, name))
 			if err != nil {
 				return nil, ConfigError{fmt.Errorf("%s:%d: processors.%s: %w", cfg.File, c.Line, name, err)}
 			}
@@ -132,11 +142,15 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 		for _, name := range pc.Outputs {
 			c := cfg.Outputs[name]
 			f, _ := outputs.Lookup(c.Type)
-			out, err := f.New(c.Config, settings("output", name))
+			set := settings("output", pname, name)
+			set.Delivery = pipeline.ResolveDelivery(pipeline.DeliveryFromConfig(c.Delivery), f.Limits)
+			out, err := f.New(c.Config, set)
 			if err != nil {
 				return nil, ConfigError{fmt.Errorf("%s:%d: outputs.%s: %w", cfg.File, c.Line, name, err)}
 			}
-			pcfg.Outputs = append(pcfg.Outputs, pipeline.NamedOutput{Name: name, Output: out, Delivery: deliveryConfig(c.Delivery)})
+			pcfg.Outputs = append(pcfg.Outputs, pipeline.NamedOutput{
+				Name: name, Output: out, Delivery: set.Delivery, Limits: f.Limits, Health: set.Health,
+			})
 		}
 		b := pc.Buffer
 		pcfg.Buffer = buffer.Options{
@@ -159,7 +173,7 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 	for name, sinks := range readers {
 		c := cfg.Inputs[name]
 		f, _ := inputs.Lookup(c.Type)
-		in, err := f.New(c.Config, settings("input", name))
+		in, err := f.New(c.Config, settings("input", "", name))
 		if err != nil {
 			return nil, ConfigError{fmt.Errorf("%s:%d: inputs.%s: %w", cfg.File, c.Line, name, err)}
 		}
@@ -167,22 +181,6 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 		a.sinks[name] = pipeline.Fanout(sinks...)
 	}
 	return a, nil
-}
-
-func deliveryConfig(d config.Delivery) pipeline.DeliveryConfig {
-	return pipeline.DeliveryConfig{
-		MaxEvents:   d.Batch.MaxEvents,
-		MaxBytes:    int(d.Batch.MaxBytes),
-		MaxWait:     d.Batch.MaxWait.Std(),
-		MaxInFlight: d.MaxInFlight,
-		Retry: pipeline.RetryConfig{
-			InitialInterval: d.Retry.InitialInterval.Std(),
-			MaxInterval:     d.Retry.MaxInterval.Std(),
-			Multiplier:      d.Retry.Multiplier,
-			Jitter:          d.Retry.Jitter,
-			MaxElapsed:      d.Retry.MaxElapsed.Std(),
-		},
-	}
 }
 
 // hungComponentWait is how long shutdown waits past the grace period for

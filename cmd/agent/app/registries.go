@@ -13,7 +13,19 @@ import (
 // processor and output linked in) to the config loader.
 type Registries struct{}
 
-var _ config.Components = Registries{}
+var (
+	_ config.Components        = Registries{}
+	_ config.DeliveryDefaulter = Registries{}
+)
+
+// DefaultDelivery implements config.DeliveryDefaulter: the output type's
+// factory's delivery defaults.
+func (Registries) DefaultDelivery(outputType string) config.Delivery {
+	if f, ok := outputs.Lookup(outputType); ok {
+		return f.DefaultDelivery()
+	}
+	return config.DefaultDelivery()
+}
 
 // NewConfig implements config.Components.
 func (Registries) NewConfig(kind config.Kind, typ string) (any, bool) {
