@@ -3,7 +3,6 @@ package auditpolicy
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/jsonobject"
 )
 
 // Verdict is what the policy does to one event.
@@ -99,33 +99,33 @@ func Apply(ev *event.Event, v Verdict) ([]byte, bool, error) {
 	if string(ev.Level) == string(v.Level) && (keepReq || !hasReq) && (keepResp || !hasResp) && !stripMF {
 		return ev.Raw, false, nil
 	}
-	fields, err := splitObject(ev.Raw)
+	fields, err := jsonobject.Members(ev.Raw)
 	if err != nil {
 		return nil, false, err
 	}
 	out := fields[:0]
 	for _, f := range fields {
-		switch f.key {
+		switch f.Key {
 		case "level":
-			f.val, _ = json.Marshal(string(v.Level))
+			f.Value, _ = json.Marshal(string(v.Level))
 		case "requestObject":
 			if !keepReq {
 				continue
 			}
 			if stripMF && string(ev.Verb) != "patch" { // a patch body is logged as sent
-				f.val = withoutManagedFields(f.val)
+				f.Value = withoutManagedFields(f.Value)
 			}
 		case "responseObject":
 			if !keepResp {
 				continue
 			}
 			if stripMF {
-				f.val = withoutManagedFields(f.val)
+				f.Value = withoutManagedFields(f.Value)
 			}
 		}
 		out = append(out, f)
 	}
-	return joinObject(out, len(ev.Raw)), true, nil
+	return jsonobject.Append(make([]byte, 0, len(ev.Raw)), out), true, nil
 }
 
 // withoutManagedFields removes metadata.managedFields from an object, from
@@ -158,12 +158,11 @@ func withoutManagedFields(raw json.RawMessage) json.RawMessage {
 	if !changed {
 		return raw
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	if err := enc.Encode(obj); err != nil {
+	out, err := jsonobject.Marshal(obj)
+	if err != nil {
 		return raw
 	}
-	return bytes.TrimRight(b.Bytes(), "\n")
+	return out
 }
 
 func dropMF(obj map[string]any) bool {
@@ -176,49 +175,4 @@ func dropMF(obj map[string]any) bool {
 	}
 	delete(md, "managedFields")
 	return true
-}
-
-// field is one top-level member of an event, its value as written.
-type field struct {
-	key string
-	val json.RawMessage
-}
-
-// splitObject returns the top-level members of a JSON object in order, their
-// values as written, so untouched members pass byte for byte.
-func splitObject(raw []byte) ([]field, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("event is not a JSON object")
-	}
-	var fields []field
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, err
-		}
-		fields = append(fields, field{key: key, val: val})
-	}
-	return fields, nil
-}
-
-// joinObject encodes members back into one JSON object.
-func joinObject(fields []field, sizeHint int) []byte {
-	out := make([]byte, 0, sizeHint)
-	out = append(out, '{')
-	for i, f := range fields {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		k, _ := json.Marshal(f.key)
-		out = append(out, k...)
-		out = append(out, ':')
-		out = append(out, f.val...)
-	}
-	return append(out, '}')
 }

@@ -7,13 +7,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/jsonobject"
 )
 
 // Annotation is added to every event the redactor changed; its value lists
@@ -72,19 +72,15 @@ func (r *Redactor) Redact(raw []byte, m *event.Meta) ([]byte, bool, error) {
 	if t == nil {
 		return raw, false, nil
 	}
-	fields, err := splitObject(raw)
+	fields, err := jsonobject.Members(raw)
 	if err != nil {
 		return nil, false, fmt.Errorf("redact: %w", err)
 	}
 	st := &walk{r: r, t: t, patch: string(m.Verb) == "patch"}
-	annotations := -1
 	for i := range fields {
-		switch fields[i].key {
-		case "requestObject", "responseObject":
-			st.top = fields[i].key
-			fields[i].val = st.object(fields[i].val, st.patch && st.top == "requestObject")
-		case "annotations":
-			annotations = i
+		if k := fields[i].Key; k == "requestObject" || k == "responseObject" {
+			st.top = k
+			fields[i].Value = st.object(fields[i].Value, st.patch && k == "requestObject")
 		}
 	}
 	if len(st.redacted) == 0 {
@@ -92,19 +88,10 @@ func (r *Redactor) Redact(raw []byte, m *event.Meta) ([]byte, bool, error) {
 	}
 	slices.Sort(st.redacted)
 	st.redacted = slices.Compact(st.redacted)
-	note := strings.Join(st.redacted, ",")
-	if annotations < 0 {
-		v, _ := json.Marshal(map[string]string{Annotation: note})
-		fields = append(fields, field{key: "annotations", val: v})
-	} else {
-		var a map[string]any
-		if err := json.Unmarshal(fields[annotations].val, &a); err != nil || a == nil {
-			a = map[string]any{}
-		}
-		a[Annotation] = note
-		fields[annotations].val, _ = json.Marshal(a)
+	if fields, err = jsonobject.SetAnnotation(fields, Annotation, strings.Join(st.redacted, ",")); err != nil {
+		return nil, false, fmt.Errorf("redact: annotations: %w", err)
 	}
-	return joinObject(fields, len(raw)), true, nil
+	return jsonobject.Append(make([]byte, 0, len(raw)+64), fields), true, nil
 }
 
 // walk is one event's redaction.
@@ -147,7 +134,7 @@ func (w *walk) object(raw json.RawMessage, maybeJSONPatch bool) json.RawMessage 
 	if !changed {
 		return raw
 	}
-	out, err := marshal(v)
+	out, err := jsonobject.Marshal(v)
 	if err != nil {
 		return w.whole(raw)
 	}
@@ -311,7 +298,7 @@ func (w *walk) lastApplied(obj map[string]any, at string) bool {
 	if !changed {
 		return false
 	}
-	out, err := marshal(inner)
+	out, err := jsonobject.Marshal(inner)
 	if err != nil {
 		ann[lastApplied] = w.replacement([]byte(s), false)
 	} else {
@@ -420,64 +407,4 @@ func hasPrefix(path, prefix []string) bool {
 		}
 	}
 	return true
-}
-
-// marshal encodes like kube-apiserver's audit backend (encoding/json), without
-// a trailing newline.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
-}
-
-// field is one top-level member of an event, its value as written.
-type field struct {
-	key string
-	val json.RawMessage
-}
-
-var errNotObject = errors.New("event is not a JSON object")
-
-// splitObject returns the top-level members of a JSON object in order, with
-// their values as written, so that members the redactor does not touch are
-// passed through byte for byte.
-func splitObject(raw []byte) ([]field, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return nil, errNotObject
-	}
-	var fields []field
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, err
-		}
-		fields = append(fields, field{key: key, val: val})
-	}
-	return fields, nil
-}
-
-// joinObject encodes members back into one JSON object.
-func joinObject(fields []field, sizeHint int) []byte {
-	out := make([]byte, 0, sizeHint+64)
-	out = append(out, '{')
-	for i, f := range fields {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		k, _ := json.Marshal(f.key)
-		out = append(out, k...)
-		out = append(out, ':')
-		out = append(out, f.val...)
-	}
-	return append(out, '}')
 }
