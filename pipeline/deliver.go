@@ -128,6 +128,9 @@ type pending struct {
 	bytes  int // sum of len(Raw)
 	wire   int // bytes plus PerEventOverhead per event
 	end    buffer.Position
+	// deadLettered is set when an event of the batch was dead-lettered:
+	// the dead-letter file is synced before the cursor passes it.
+	deadLettered bool
 }
 
 // run delivers until readCtx ends (no new batches are started) and the
@@ -135,7 +138,8 @@ type pending struct {
 // abandoned; their events stay in the buffer for the next start). It
 // returns early with an error when the cursor cannot be committed or a
 // record cannot be decoded: the agent must stop rather than run on without
-// making progress.
+// making progress. Sends in flight are then abandoned at once (their
+// events stay buffered), so a batch stuck in retries cannot hide the error.
 //
 // At most MaxInFlight+1 batches exist between the cursor's committed
 // position and its read position (MaxInFlight being sent, one being
@@ -145,6 +149,14 @@ type pending struct {
 func (d *delivery) run(readCtx, sendCtx context.Context) error {
 	readCtx, stopReading := context.WithCancel(readCtx)
 	defer stopReading()
+	// A fatal error abandons the sends in flight (their batches stay
+	// buffered): waiting for a batch stuck in retries would hide the error.
+	sendCtx, abandonSends := context.WithCancel(sendCtx)
+	defer abandonSends()
+	fail := func() {
+		stopReading()
+		abandonSends()
+	}
 	jobs := make(chan *pending)
 	done := make(chan *pending, d.cfg.MaxInFlight)
 	window := make(chan struct{}, d.cfg.MaxInFlight+1)
@@ -162,9 +174,12 @@ func (d *delivery) run(readCtx, sendCtx context.Context) error {
 		}()
 	}
 	commitErr := make(chan error, 1)
-	go func() { commitErr <- d.commitInOrder(done, window, stopReading) }()
+	go func() { commitErr <- d.commitInOrder(done, window, fail) }()
 
 	readErr := d.read(readCtx, jobs, window)
+	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+		abandonSends()
+	}
 	close(jobs)
 	senders.Wait()
 	close(done)
@@ -175,6 +190,37 @@ func (d *delivery) run(readCtx, sendCtx context.Context) error {
 		return readErr
 	}
 	return nil
+}
+
+// start starts the output, retrying with backoff while Start fails; the
+// output is unready meanwhile. It returns false when readCtx or sendCtx
+// ended before the output started (it is then not closed: a failed Start
+// releases what it took).
+func (d *delivery) start(readCtx, sendCtx context.Context) bool {
+	ctx, cancel := context.WithCancel(sendCtx)
+	defer cancel()
+	defer context.AfterFunc(readCtx, cancel)()
+	backoff := d.cfg.Retry.InitialInterval
+	for attempt := 1; ; attempt++ {
+		err := d.out.Start(ctx)
+		if err == nil {
+			d.markReady()
+			if attempt > 1 {
+				d.log.Info("output started", "output", d.name, "attempts", attempt)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		wait := jitter(backoff, d.cfg.Retry.Jitter)
+		d.markUnready(fmt.Errorf("start: %w", err), "output cannot start; retrying, events stay buffered",
+			"attempt", attempt, "retry_in", wait.Round(time.Millisecond))
+		if d.sleep(ctx, wait) != nil {
+			return false
+		}
+		backoff = min(time.Duration(float64(backoff)*d.cfg.Retry.Multiplier), d.cfg.Retry.MaxInterval)
+	}
 }
 
 // read turns buffer records into batches until ctx ends, taking a slot of
@@ -293,8 +339,8 @@ func (p *pending) push(ev event.Event, end buffer.Position, overhead int) {
 
 // commitInOrder commits the cursor past each batch once it and every batch
 // before it are done, freeing a slot of window per batch. After a failed
-// commit it calls fail (which stops the reader), commits nothing more and
-// keeps draining done so the senders can finish.
+// commit it calls fail (which stops the reader and abandons the sends),
+// commits nothing more and keeps draining done so the senders can finish.
 func (d *delivery) commitInOrder(done <-chan *pending, window <-chan struct{}, fail func()) error {
 	var next uint64
 	waiting := map[uint64]*pending{}
@@ -310,6 +356,14 @@ func (d *delivery) commitInOrder(done <-chan *pending, window <-chan struct{}, f
 			next++
 			if firstErr != nil {
 				continue
+			}
+			if q.deadLettered {
+				if err := d.dlq.Sync(); err != nil {
+					firstErr = fmt.Errorf("sync the dead-letter file before committing the cursor of output %s: %w", d.name, err)
+					d.log.Error("cannot sync the dead-letter file; stopping this pipeline (events stay buffered)", "output", d.name, "error", err)
+					fail()
+					continue
+				}
 			}
 			if err := d.cur.Commit(q.end); err != nil {
 				firstErr = fmt.Errorf("commit cursor of output %s: %w", d.name, err)
@@ -356,7 +410,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 					d.m.sentEvents.Inc()
 					d.m.sentBytes.Add(float64(len(ev.Raw)))
 				case event.IsPermanent(evErr):
-					if d.deadLetter(ev, evErr) != nil {
+					if d.deadLetter(p, ev, evErr) != nil {
 						retry = append(retry, ev)
 					}
 				default:
@@ -365,7 +419,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			}
 		case event.IsPermanent(err):
 			for _, ev := range events {
-				if d.deadLetter(ev, err) != nil {
+				if d.deadLetter(p, ev, err) != nil {
 					retry = append(retry, ev)
 				}
 			}
@@ -379,7 +433,7 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			reason := fmt.Errorf("gave up after %d attempts in %s: %w", attempt, time.Since(start).Round(time.Millisecond), err)
 			var kept []event.Event
 			for _, ev := range retry {
-				if d.deadLetter(ev, reason) != nil {
+				if d.deadLetter(p, ev, reason) != nil {
 					kept = append(kept, ev)
 				}
 			}
@@ -389,8 +443,10 @@ func (d *delivery) send(ctx context.Context, p *pending) error {
 			retry = kept
 		}
 		wait := jitter(backoff, d.cfg.Retry.Jitter)
-		if after, ok := event.RetryAfter(err); ok && after > wait {
-			wait = after
+		if after, ok := event.RetryAfter(err); ok {
+			// A sink's Retry-After is honoured up to MaxInterval: a bogus
+			// hour must not stall the output.
+			wait = max(wait, min(after, d.cfg.Retry.MaxInterval))
 		}
 		if event.IsUnready(err) {
 			d.markUnready(err, "output unready: the sink refuses the agent (credentials, permissions or its configuration); retrying, events stay buffered",
@@ -450,7 +506,7 @@ func (d *delivery) markReady() {
 
 // deadLetter records an event the sink rejected for good. When even that
 // fails the event is kept for retry: losing it is not an option.
-func (d *delivery) deadLetter(ev event.Event, reason error) error {
+func (d *delivery) deadLetter(p *pending, ev event.Event, reason error) error {
 	err := d.dlq.WriteDeadLetter(DeadLetter{
 		Component: "output/" + d.name,
 		Reason:    reason.Error(),
@@ -464,6 +520,7 @@ func (d *delivery) deadLetter(ev event.Event, reason error) error {
 		return err
 	}
 	d.m.deadLettered.Inc()
+	p.deadLettered = true
 	return nil
 }
 

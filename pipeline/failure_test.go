@@ -85,7 +85,9 @@ func TestUndecodableRecordStopsPipeline(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Append(context.Background(), [][]byte{{0xff, 1, 2}}, nil))
 	require.NoError(t, b.Close())
-	a, other := &outputtest.Sink{}, &outputtest.Sink{}
+	// b starts late, so that a meets the record first (else b's error may
+	// stop a before it reads, and only b's is reported).
+	a, other := &outputtest.Sink{}, &slowStart{}
 	p := h.open("audit", []pipeline.NamedOutput{
 		{Name: "a", Output: a, Delivery: pipeline.DeliveryConfig{MaxWait: time.Millisecond}},
 		{Name: "b", Output: other, Delivery: pipeline.DeliveryConfig{MaxWait: time.Millisecond}},
@@ -102,4 +104,15 @@ func TestUndecodableRecordStopsPipeline(t *testing.T) {
 		t.Fatal("Run did not stop on an undecodable record")
 	}
 	assert.Empty(t, a.Events())
+}
+
+// slowStart is a Sink whose Start takes 200ms (or until ctx ends).
+type slowStart struct{ outputtest.Sink }
+
+func (s *slowStart) Start(ctx context.Context) error {
+	select {
+	case <-time.After(200 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return nil
 }

@@ -36,16 +36,7 @@ func newOutputMetrics(reg prometheus.Registerer, pipeline, output string) (*outp
 		deadLettered:  counter("kubetrail_output_dead_letter_events_total", "Events the sink rejected permanently, written to the dead-letter file."),
 		sendSeconds:   hist,
 	}
-	// A pipeline reopened on the same registry (tests, reloads) keeps
-	// counting on the collectors already exported.
-	register := func(c prometheus.Collector) (prometheus.Collector, error) {
-		err := reg.Register(c)
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			return are.ExistingCollector, nil
-		}
-		return c, err
-	}
+	register := func(c prometheus.Collector) (prometheus.Collector, error) { return registerOrReuse(reg, c) }
 	for _, c := range []*prometheus.Counter{&m.sentEvents, &m.sentBytes, &m.failedBatches, &m.retriedEvents, &m.deadLettered} {
 		got, err := register(*c)
 		if err != nil {
@@ -59,4 +50,16 @@ func newOutputMetrics(reg prometheus.Registerer, pipeline, output string) (*outp
 	}
 	m.sendSeconds = got.(prometheus.Histogram)
 	return m, nil
+}
+
+// registerOrReuse registers c, or returns the collector already registered
+// in its place: a pipeline reopened on the same registry (tests, reloads)
+// keeps counting on the collectors already exported.
+func registerOrReuse(reg prometheus.Registerer, c prometheus.Collector) (prometheus.Collector, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		return are.ExistingCollector, nil
+	}
+	return c, err
 }

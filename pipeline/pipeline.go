@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,18 +19,23 @@ import (
 // Pipeline is one configured pipeline: the processors its events pass
 // through, its disk buffer, and one delivery loop per output.
 type Pipeline struct {
-	name       string
-	processors []Processor
-	buf        *buffer.Buffer
-	deliveries []*delivery
-	dlq        DeadLetterWriter
-	log        *slog.Logger
+	name         string
+	processors   []*processorStage
+	buf          *buffer.Buffer
+	deliveries   []*delivery
+	dlq          DeadLetterWriter
+	closeTimeout time.Duration
+	log          *slog.Logger
 
-	mu      sync.Mutex // serialises writes from several inputs
-	scratch []event.Event
-	arena   []byte
-	starts  []int
-	records [][]byte
+	mu         sync.Mutex // serialises writes from several inputs
+	procState  procState
+	procEvents Events
+	// deadLettered is set when this Write dead-lettered an event: the
+	// dead-letter file is synced before the buffer append.
+	deadLettered bool
+	arena        []byte
+	starts       []int
+	records      [][]byte
 }
 
 // NamedOutput is an output with its name and delivery settings.
@@ -48,12 +55,14 @@ type NamedOutput struct {
 // Config is what New needs to build a pipeline.
 type Config struct {
 	Name       string
-	Processors []Processor
+	Processors []NamedProcessor
 	Outputs    []NamedOutput
 	Buffer     buffer.Options // Cursors is filled in from Outputs
 	DeadLetter DeadLetterWriter
 	Logger     *slog.Logger
 	Metrics    prometheus.Registerer
+	// CloseTimeout bounds each output's Close; 0 is DefaultCloseTimeout.
+	CloseTimeout time.Duration
 }
 
 // New opens the pipeline's buffer (recovering it after a crash) and prepares
@@ -74,7 +83,16 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: open buffer: %w", cfg.Name, err)
 	}
-	p := &Pipeline{name: cfg.Name, processors: cfg.Processors, buf: buf, dlq: cfg.DeadLetter, log: cfg.Logger}
+	p := &Pipeline{name: cfg.Name, buf: buf, dlq: cfg.DeadLetter, log: cfg.Logger,
+		closeTimeout: cmp.Or(cfg.CloseTimeout, DefaultCloseTimeout)}
+	for _, np := range cfg.Processors {
+		m, err := newProcessorMetrics(cfg.Metrics, cfg.Name, np.Name)
+		if err != nil {
+			buf.Close()
+			return nil, fmt.Errorf("pipeline %s: metrics of processor %s: %w", cfg.Name, np.Name, err)
+		}
+		p.processors = append(p.processors, &processorStage{NamedProcessor: np, m: m})
+	}
 	for _, o := range cfg.Outputs {
 		cur, err := buf.Cursor(o.Name)
 		if err != nil {
@@ -109,15 +127,10 @@ func (p *Pipeline) Write(ctx context.Context, events []event.Event, durable func
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.processors) > 0 {
-		// Processors may filter in place; never touch the caller's slice.
-		events = append(p.scratch[:0], events...)
-		for _, proc := range p.processors {
-			var err error
-			if events, err = proc.Process(events); err != nil {
-				return fmt.Errorf("pipeline %s: processor: %w", p.name, err)
-			}
+		var err error
+		if events, err = p.process(ctx, events); err != nil {
+			return err
 		}
-		p.scratch = events[:0]
 	}
 	// Encode every event into one arena, then slice it: the arena may move
 	// while it grows, so the slices are taken at the end.
@@ -136,6 +149,14 @@ func (p *Pipeline) Write(ctx context.Context, events []event.Event, durable func
 			continue
 		}
 		p.records = append(p.records, rec)
+	}
+	if p.deadLettered {
+		// durable lets the input commit past the events dead-lettered
+		// here: they must be on disk first.
+		if err := p.dlq.Sync(); err != nil {
+			return fmt.Errorf("pipeline %s: sync the dead-letter file: %w", p.name, err)
+		}
+		p.deadLettered = false
 	}
 	err := p.buf.Append(ctx, p.records, durable)
 	if cap(p.arena) > maxKeptArena {
@@ -157,43 +178,57 @@ func (p *Pipeline) rejectOversized(ev *event.Event, size int) error {
 		return fmt.Errorf("pipeline %s: dead-letter an oversized event: %w", p.name, err)
 	}
 	p.log.Warn("event too large for the buffer, dead-lettered", "auditID", string(ev.AuditID), "bytes", size)
+	p.deadLettered = true
 	return nil
 }
 
-// Run starts the outputs and delivers until readCtx ends and in-flight
-// batches finish, or sendCtx ends. Then it closes the outputs and the buffer.
+// DefaultCloseTimeout bounds an output's Close when Config.CloseTimeout is
+// zero. It is below the agent's wait for hung components, so a flush on
+// shutdown can finish and still be waited for.
+const DefaultCloseTimeout = 3 * time.Second
+
+// Run delivers to every output until readCtx ends and in-flight batches
+// finish, or sendCtx ends. Each output is started by its delivery loop:
+// while Start fails the output is unready and Start is retried with
+// backoff (a sink down at boot never stops the agent). An output that
+// started is closed at the end with a context of its own, bounded by
+// CloseTimeout (so a flush on shutdown can work even when sendCtx ended).
+// Then Run closes the buffer.
 func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
-	var started []*delivery
-	var errs []error
-	for _, d := range p.deliveries {
-		if err := d.out.Start(sendCtx); err != nil {
-			errs = append(errs, fmt.Errorf("start output %s: %w", d.name, err))
-			continue
-		}
-		started = append(started, d)
-	}
-	if len(errs) > 0 {
-		for _, d := range started {
-			_ = d.out.Close(sendCtx)
-		}
+	p.mu.Lock()
+	err := p.startProcessors(sendCtx)
+	p.mu.Unlock()
+	if err != nil {
+		_ = p.closeProcessors()
 		_ = p.buf.Close()
-		return fmt.Errorf("pipeline %s: %w", p.name, errors.Join(errs...))
+		return err
 	}
 	// One output failing for good (its cursor cannot be committed) stops
-	// the whole pipeline, so that the agent stops and says so.
+	// the whole pipeline at once, so that the agent stops and says so: the
+	// other outputs stop reading and abandon their sends in flight (their
+	// events stay buffered) instead of retrying while nobody commits.
 	readCtx, stopReading := context.WithCancel(readCtx)
 	defer stopReading()
+	sendCtx, abandonSends := context.WithCancel(sendCtx)
+	defer abandonSends()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2*len(started))
-	for _, d := range started {
+	var errs []error
+	errc := make(chan error, 2*len(p.deliveries))
+	for _, d := range p.deliveries {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if !d.start(readCtx, sendCtx) {
+				return // shut down before the output ever started
+			}
 			if err := d.run(readCtx, sendCtx); err != nil {
 				errc <- fmt.Errorf("output %s: %w", d.name, err)
 				stopReading()
+				abandonSends()
 			}
-			if err := d.out.Close(sendCtx); err != nil {
+			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(sendCtx), p.closeTimeout)
+			defer cancel()
+			if err := d.out.Close(closeCtx); err != nil {
 				errc <- fmt.Errorf("close output %s: %w", d.name, err)
 			}
 		}()
@@ -201,6 +236,9 @@ func (p *Pipeline) Run(readCtx, sendCtx context.Context) error {
 	wg.Wait()
 	close(errc)
 	for err := range errc {
+		errs = append(errs, err)
+	}
+	if err := p.closeProcessors(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := p.buf.Close(); err != nil {
@@ -245,4 +283,6 @@ func (f fanout) Write(ctx context.Context, events []event.Event, durable func())
 
 // Close releases the buffer of a pipeline that will not Run (Run closes it
 // itself).
-func (p *Pipeline) Close() error { return p.buf.Close() }
+func (p *Pipeline) Close() error {
+	return errors.Join(p.closeProcessors(), p.buf.Close())
+}

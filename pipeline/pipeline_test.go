@@ -37,12 +37,24 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, dir: t.TempDir(), dlq: &outputtest.DeadLetters{}, logs: &bytes.Buffer{}}
 }
 
+func (h *harness) bufferOptions(name string) buffer.Options {
+	return buffer.Options{Dir: h.dir + "/" + name, Fsync: buffer.FsyncPolicy("never")}
+}
+
+func (h *harness) logger() *slog.Logger { return slog.New(slog.NewTextHandler(h.logs, nil)) }
+
+func (h *harness) registry() *prometheus.Registry { return prometheus.NewRegistry() }
+
 // open builds a pipeline over the harness's buffer directory.
 func (h *harness) open(name string, outs []pipeline.NamedOutput, procs ...pipeline.Processor) *pipeline.Pipeline {
 	h.t.Helper()
+	var named []pipeline.NamedProcessor
+	for i, proc := range procs {
+		named = append(named, pipeline.NamedProcessor{Name: fmt.Sprintf("p%d", i), Processor: proc})
+	}
 	p, err := pipeline.New(pipeline.Config{
 		Name:       name,
-		Processors: procs,
+		Processors: named,
 		Outputs:    outs,
 		Buffer:     buffer.Options{Dir: h.dir + "/" + name, Fsync: buffer.FsyncPolicy("never")},
 		DeadLetter: h.dlq,
@@ -291,16 +303,15 @@ func TestInFlightBatchesCommitInOrder(t *testing.T) {
 	assert.Equal(t, []string{"id-01000"}, ids(again.Events()))
 }
 
-type dropVerb string
-
-func (d dropVerb) Process(in []event.Event) ([]event.Event, error) {
-	out := in[:0]
-	for _, ev := range in {
-		if string(ev.Verb) != string(d) {
-			out = append(out, ev)
+func dropVerb(verb string) pipeline.Processor {
+	return pipeline.ProcessFunc(func(_ context.Context, evs *pipeline.Events) error {
+		for i := range evs.Len() {
+			if ev := evs.Event(i); string(ev.Verb) == verb {
+				evs.Drop(i)
+			}
 		}
-	}
-	return out, nil
+		return nil
+	})
 }
 
 func TestFanoutToPipelinesWithProcessors(t *testing.T) {

@@ -41,8 +41,16 @@ type Settings struct {
 
 // DeadLetterWriter records an event the agent gave up on, with the reason.
 // Implementations are safe for concurrent use.
+//
+// A written entry may sit in the page cache; Sync makes every entry written
+// before it durable. The pipeline calls Sync before it lets anything commit
+// past a dead-lettered event (an output cursor, an input position), once
+// per batch that dead-lettered something, so that with fsync: always a
+// power loss cannot lose an event that is in neither the buffer nor the
+// dead-letter file.
 type DeadLetterWriter interface {
 	WriteDeadLetter(e DeadLetter) error
+	Sync() error
 }
 
 // DeadLetter is one entry of the dead-letter file.

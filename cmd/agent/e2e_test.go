@@ -168,7 +168,7 @@ writing:
 	for {
 		p := startAgent(t, bin, cfg)
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL), "agent exited by itself; stderr:\n%s", tail(p.stderr.String()))
 		<-p.done
 		kills++
 		select {

@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -36,6 +38,8 @@ type Writer struct {
 	torn    bool
 	mu      sync.Mutex
 	file    *lumberjack.Logger
+	size    int64 // of the active file as far as we wrote it; -1: not known yet
+	dirty   bool  // written since the last Sync
 	line    bytes.Buffer
 	now     func() time.Time
 	count   *prometheus.CounterVec
@@ -61,6 +65,7 @@ func New(opts Options) (*Writer, error) {
 		maxLine: opts.MaxSizeMB << 20,
 		file:    &lumberjack.Logger{Filename: opts.Path, MaxSize: opts.MaxSizeMB, MaxBackups: opts.MaxBackups, Compress: opts.Compress},
 		now:     opts.Now,
+		size:    -1,
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubetrail_dead_letter_events_total",
 			Help: "Events written to the dead-letter file, by the component that gave up on them.",
@@ -128,12 +133,58 @@ func (w *Writer) WriteDeadLetter(d pipeline.DeadLetter) error {
 	if err := enc.Encode(r); err != nil { // Encode ends the line with '\n'
 		return fmt.Errorf("encode dead-letter record: %w", err)
 	}
-	if n, err := w.file.Write(w.line.Bytes()); err != nil {
+	if w.size < 0 {
+		w.size = 0
+		if fi, err := os.Stat(w.file.Filename); err == nil {
+			w.size = fi.Size() // lumberjack appends to an existing file
+		}
+	}
+	if w.dirty && w.size+int64(w.line.Len()) > int64(w.maxLine) {
+		// This write rotates the file and lumberjack closes it without
+		// fsync: sync what it holds first.
+		if err := w.syncLocked(); err != nil {
+			return err
+		}
+		w.size = 0
+	}
+	n, err := w.file.Write(w.line.Bytes())
+	w.size += int64(n)
+	w.dirty = w.dirty || n > 0
+	if err != nil {
 		w.torn = w.torn || n > 0
 		return fmt.Errorf("write dead-letter file %s: %w", w.file.Filename, err)
 	}
 	w.torn = false
 	w.count.WithLabelValues(d.Component).Inc()
+	return nil
+}
+
+// Sync makes every record written so far durable: it fsyncs the file (and
+// its directory, which may hold a new file after a rotation).
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.syncLocked()
+}
+
+func (w *Writer) syncLocked() error {
+	if !w.dirty {
+		return nil
+	}
+	// lumberjack does not expose its file; fsync is per file, not per
+	// descriptor, so another descriptor does.
+	for _, path := range []string{w.file.Filename, filepath.Dir(w.file.Filename)} {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("sync dead-letter file: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync dead-letter file: %s: %w", path, err)
+		}
+	}
+	w.dirty = false
 	return nil
 }
 

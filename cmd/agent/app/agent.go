@@ -137,7 +137,7 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 			if err != nil {
 				return nil, ConfigError{fmt.Errorf("%s:%d: processors.%s: %w", cfg.File, c.Line, name, err)}
 			}
-			pcfg.Processors = append(pcfg.Processors, proc)
+			pcfg.Processors = append(pcfg.Processors, pipeline.NamedProcessor{Name: name, Processor: proc})
 		}
 		for _, name := range pc.Outputs {
 			c := cfg.Outputs[name]
