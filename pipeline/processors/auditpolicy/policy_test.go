@@ -1,7 +1,9 @@
 package auditpolicy
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -51,6 +53,14 @@ func testPolicy(t *testing.T, name string) *auditapi.Policy {
 
 func TestPolicyMatchesApiserverEvaluator(t *testing.T) {
 	lines := testcorpus.Load(t)
+	// A RequestResponse-everything log, where the policy has every body to strip.
+	data, err := os.ReadFile("../../../testdata/leaky-run/requestresponse.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		lines = append(lines, testcorpus.Line{Where: fmt.Sprintf("requestresponse.log:%d", i+1), Raw: l})
+	}
 	for _, name := range []string{"basic.yaml", "compliance.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			e := New(testPolicy(t, name))
@@ -118,4 +128,47 @@ func sameAttrs(a, b authorizer.AttributesRecord) bool {
 		a.Verb == b.Verb && a.ResourceRequest == b.ResourceRequest && a.Namespace == b.Namespace &&
 		a.APIGroup == b.APIGroup && a.APIVersion == b.APIVersion && a.Resource == b.Resource &&
 		a.Subresource == b.Subresource && a.Name == b.Name && a.Path == b.Path
+}
+
+func TestOmitManagedFieldsAndLevelCannotAddData(t *testing.T) {
+	data, err := os.ReadFile("../../../testdata/leaky-run/requestresponse.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.LoadPolicyFromBytes([]byte(`{"apiVersion":"audit.k8s.io/v1","kind":"Policy","omitManagedFields":true,"rules":[{"level":"RequestResponse"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(p)
+	stripped := 0
+	for _, l := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		ev, err := event.New(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, changed, err := Apply(&ev, e.Evaluate(&ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(out, []byte(`"managedFields"`)) && string(ev.Verb) != "patch" {
+			t.Fatalf("managedFields kept: %.300s", out)
+		}
+		if changed {
+			stripped++
+		}
+	}
+	if stripped == 0 {
+		t.Fatal("no event had managed fields: the test does not discriminate")
+	}
+
+	// A Metadata event under a RequestResponse rule stays Metadata, without bodies.
+	meta := []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/x/pods","verb":"list","user":{"username":"u"},"objectRef":{"resource":"pods","namespace":"x","apiVersion":"v1"},"responseStatus":{"code":200},"stageTimestamp":"2026-11-22T02:24:19.373066Z"}`)
+	ev, _ := event.New(meta)
+	v := e.Evaluate(&ev)
+	if v.Level != "Metadata" || v.Drop {
+		t.Fatalf("verdict %+v, want Metadata", v)
+	}
+	if out, changed, _ := Apply(&ev, v); changed || !bytes.Equal(out, meta) {
+		t.Fatalf("a level above the logged one changed the event: %s", out)
+	}
 }
