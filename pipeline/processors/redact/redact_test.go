@@ -178,7 +178,7 @@ func TestRedactSecretBodies(t *testing.T) {
 func TestRedactTokens(t *testing.T) {
 	r := NewRedactor(true, nil, "", nil)
 	tr := map[string]any{"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-		"spec": map[string]any{"audiences": []any{"api"}, "expirationSeconds": 3600},
+		"spec":   map[string]any{"audiences": []any{"api"}, "expirationSeconds": 3600},
 		"status": map[string]any{"token": plantTok, "expirationTimestamp": "2026-11-22T03:24:19Z"}}
 	out, changed := run(t, r, auditEvent(t, "create", "", "serviceaccounts", "token", tr, tr))
 	if !changed || strings.Count(out, `"token":"[REDACTED]"`) != 2 {
