@@ -24,6 +24,8 @@ func TestCheckReportsLineNumberedErrors(t *testing.T) {
 		{"buffer_too_small.yaml", `testdata/buffer_too_small.yaml:10: pipelines.audit.buffer.max_bytes: 100KiB is below the minimum of 256KiB`},
 		{"same_file.yaml", `testdata/same_file.yaml:9: outputs.b.path: file ./out/../out/audit.ndjson is also written by outputs.a.path (line 6); give each its own file`},
 		{"same_file.yaml", `testdata/same_file.yaml:12: outputs.loop.path: writes the file that inputs.apiserver.path (line 2) reads: a feedback loop`},
+		{"bad_cel.yaml", `testdata/bad_cel.yaml:8: processors.quiet.drop: ERROR: <input>:1:77: Syntax error: mismatched input '<EOF>'`},
+		{"bad_policy.yaml", `testdata/bad_policy.yaml:8: processors.siem.policy_file: testdata/bad-audit-policy.yaml:10: rules[2].level: Unsupported value: "Everything"`},
 		{"bad_size.yaml", `testdata/bad_size.yaml:8: outputs.local.batch.max_bytes: "12XB" is not a size`},
 	}
 	for _, tt := range tests {

@@ -6,11 +6,10 @@
 package truncate
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+
+	"github.com/kubetrail/kubetrail/event/jsonobject"
 )
 
 // Annotation is the annotation kube-apiserver adds to a truncated event; its
@@ -45,108 +44,18 @@ func Truncate(raw []byte, max int) ([]byte, error) {
 
 // Strip truncates raw regardless of its size (see Truncate).
 func Strip(raw []byte) ([]byte, error) {
-	ms, err := members(raw)
+	ms, err := jsonobject.Members(raw)
 	if err != nil {
 		return nil, fmt.Errorf("truncate audit event: %w", err)
 	}
-	out := make([]byte, 0, len(raw)/2)
-	out = append(out, '{')
-	n := 0
-	annotated := false
+	kept := ms[:0]
 	for _, m := range ms {
-		switch m.key {
-		case "requestObject", "responseObject":
-			continue
-		case "annotations":
-			if m.value, err = annotate(m.value); err != nil {
-				return nil, fmt.Errorf("truncate audit event: annotations: %w", err)
-			}
-			annotated = true
+		if m.Key != "requestObject" && m.Key != "responseObject" {
+			kept = append(kept, m)
 		}
-		out = appendMember(out, n, m.key, m.value)
-		n++
 	}
-	if !annotated {
-		out = appendMember(out, n, "annotations", []byte(`{"`+Annotation+`":"true"}`))
+	if kept, err = jsonobject.SetAnnotation(kept, Annotation, "true"); err != nil {
+		return nil, fmt.Errorf("truncate audit event: annotations: %w", err)
 	}
-	return append(out, '}'), nil
-}
-
-type member struct {
-	key   string
-	value json.RawMessage
-}
-
-// members returns the members of the JSON object raw, in order, with their
-// values' bytes as written.
-func members(raw []byte) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	var ms []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		ms = append(ms, member{key, v})
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("garbage after the closing brace")
-	}
-	return ms, nil
-}
-
-// annotate sets Annotation to "true" in the annotations object v (null
-// counts as empty).
-func annotate(v json.RawMessage) (json.RawMessage, error) {
-	if string(bytes.TrimSpace(v)) == "null" {
-		return json.RawMessage(`{"` + Annotation + `":"true"}`), nil
-	}
-	ms, err := members(v)
-	if err != nil {
-		return nil, err
-	}
-	out := []byte{'{'}
-	n := 0
-	for _, m := range ms {
-		if m.key == Annotation {
-			continue
-		}
-		out = appendMember(out, n, m.key, m.value)
-		n++
-	}
-	out = appendMember(out, n, Annotation, []byte(`"true"`))
-	return append(out, '}'), nil
-}
-
-func appendMember(out []byte, n int, key string, value []byte) []byte {
-	if n > 0 {
-		out = append(out, ',')
-	}
-	out = appendString(out, key)
-	out = append(out, ':')
-	return append(out, value...)
-}
-
-// appendString appends s as a JSON string without HTML escaping.
-func appendString(out []byte, s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(out, bytes.TrimSuffix(b.Bytes(), []byte{'\n'})...)
+	return jsonobject.Append(make([]byte, 0, len(raw)/2), kept), nil
 }

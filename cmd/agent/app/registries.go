@@ -7,6 +7,7 @@ import (
 	"github.com/kubetrail/kubetrail/outputs"
 	_ "github.com/kubetrail/kubetrail/outputs/all" // built-in outputs
 	"github.com/kubetrail/kubetrail/pipeline/processors"
+	_ "github.com/kubetrail/kubetrail/pipeline/processors/all" // built-in processors
 )
 
 // Registries shows the component registries (every built-in input,
