@@ -3,6 +3,7 @@
 //
 //	agent run -c FILE     run until SIGTERM/SIGINT
 //	agent check -c FILE   validate a configuration and exit
+//	agent test -c FILE TESTS.yaml   run configuration unit tests (exit 0 pass, 1 fail)
 //	agent version         print the version
 //
 // Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or usage.
@@ -39,6 +40,9 @@ func main() {
 const usage = `usage:
   agent run -c FILE     run the agent
   agent check -c FILE   validate a configuration file
+  agent test -c FILE TESTS.yaml
+                        run configuration unit tests: events through each
+                        pipeline's processors, assertions on what it keeps
   agent version         print the version
 `
 
@@ -51,7 +55,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "kubetrail agent %s\n", version)
 		return exitOK
-	case "run", "check":
+	case "run", "check", "test":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		path := fs.String("c", "", "configuration file (YAML)")
@@ -60,6 +64,9 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		memProfile := fs.String("memprofile", "", "run: write an allocation profile (pprof) to this file at shutdown")
 		if err := fs.Parse(args[1:]); err != nil {
 			return exitUsage
+		}
+		if cmd == "test" && *path != "" && fs.NArg() == 1 {
+			return runTests(*path, fs.Arg(0), stdout, stderr)
 		}
 		if *path == "" || fs.NArg() > 0 {
 			fmt.Fprintf(stderr, "agent %s: -c FILE is required and takes no other arguments\n%s", cmd, usage)
@@ -151,4 +158,22 @@ func writeMemProfile(path string, stderr io.Writer) {
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		fmt.Fprintf(stderr, "agent: write memory profile %s: %v\n", path, err)
 	}
+}
+
+// runTests is `agent test -c FILE TESTS.yaml`.
+func runTests(path, tests string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path, app.Registries{})
+	if err != nil {
+		fmt.Fprintf(stderr, "invalid configuration:\n%s\n", indent(err))
+		return exitUsage
+	}
+	ok, err := app.RunConfigTests(cfg, tests, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "invalid tests:\n%s\n", indent(err))
+		return exitUsage
+	}
+	if !ok {
+		return exitRuntime
+	}
+	return exitOK
 }

@@ -76,3 +76,31 @@ func TestUsageAndVersion(t *testing.T) {
 	assert.Equal(t, exitOK, runMain([]string{"version"}, &stdout, &stderr))
 	assert.Contains(t, stdout.String(), "kubetrail agent ")
 }
+
+func TestConfigUnitTests(t *testing.T) {
+	cfg := "../../config/examples/routing.yaml"
+	var stdout, stderr bytes.Buffer
+	code := runMain([]string{"test", "-c", cfg, "../../config/examples/tests/routing.yaml"}, &stdout, &stderr)
+	assert.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "3 passed, 0 failed")
+
+	stdout.Reset()
+	stderr.Reset()
+	code = runMain([]string{"test", "-c", cfg, "testdata/failing-tests.yaml"}, &stdout, &stderr)
+	assert.Equal(t, exitRuntime, code)
+	for _, want := range []string{
+		"FAIL  wrong expectations",
+		"pipeline full: event 1 (auditID x1): verb is \"get\", want \"list\"",
+		"pipeline full: event 1 (auditID x1): user is present",
+		"pipeline siem: kept 0 events, want 1",
+		"0 passed, 1 failed",
+	} {
+		assert.Contains(t, stdout.String(), want)
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	code = runMain([]string{"test", "-c", cfg, "testdata/bad-tests.yaml"}, &stdout, &stderr)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr.String(), `testdata/bad-tests.yaml:5: tests[0].expect.full: unknown field "cuont"`)
+}
