@@ -425,11 +425,16 @@ func (s *suite) readAll(t *testing.T, read ReadBack) ([][]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
 	defer cancel()
-	got, err := read(ctx)
-	if err != nil {
-		t.Fatalf("read back: %v", err)
+	for {
+		got, err := read(ctx)
+		if err == nil {
+			return got, nil
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("read back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return got, err
 }
 
 // waitFor reads the destination until it holds every id in want, and
@@ -441,8 +446,14 @@ func (s *suite) waitFor(t *testing.T, read ReadBack, want []string) [][]byte {
 	var missing []string
 	for {
 		got, err := read(ctx)
-		if err != nil && ctx.Err() == nil {
-			t.Fatalf("read back: %v", err)
+		if err != nil {
+			// Sinks have transient read errors too (a leader moving):
+			// keep trying until the timeout.
+			if ctx.Err() != nil {
+				t.Fatalf("read back: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
 		have := map[string]bool{}
 		for _, raw := range got {
