@@ -14,6 +14,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/auditfields"
 	"github.com/kubetrail/kubetrail/event/jsonobject"
 )
 
@@ -44,23 +45,41 @@ func New(p *auditapi.Policy) *Evaluator {
 // one: the apiserver audits before impersonation), the verb, and the
 // objectRef for resource requests or the request path for the others.
 func Attributes(ev *event.Event) authorizer.AttributesRecord {
-	raw := ev.Raw
+	var userRaw, refRaw, uri []byte
+	// One pass over the members that precede the bodies in the apiserver's
+	// key order; it stops at the first body.
+	_ = auditfields.EachMember(ev.Raw, func(key, value []byte) bool {
+		switch string(key) {
+		case "user":
+			userRaw = value
+		case "objectRef":
+			refRaw = value
+		case "requestURI":
+			uri = value
+		case "requestObject", "responseObject":
+			return userRaw == nil || uri == nil // keep looking only if something is missing
+		}
+		return true
+	})
 	u := &user.DefaultInfo{Name: string(ev.Username)}
-	for _, g := range gjson.GetBytes(raw, "user.groups").Array() {
+	for _, g := range gjson.GetBytes(userRaw, "groups").Array() {
 		u.Groups = append(u.Groups, g.Str)
 	}
 	attrs := authorizer.AttributesRecord{User: u, Verb: string(ev.Verb)}
 	ref := &ev.ObjectRef
-	if gjson.GetBytes(raw, "objectRef").IsObject() {
+	if len(refRaw) > 0 && refRaw[0] == '{' {
 		attrs.ResourceRequest = true
 		attrs.Namespace = string(ref.Namespace)
 		attrs.APIGroup = string(ref.APIGroup)
-		attrs.APIVersion = gjson.GetBytes(raw, "objectRef.apiVersion").Str
+		attrs.APIVersion = gjson.GetBytes(refRaw, "apiVersion").Str
 		attrs.Resource = string(ref.Resource)
 		attrs.Subresource = string(ref.Subresource)
 		attrs.Name = string(ref.Name)
 	}
-	path := gjson.GetBytes(raw, "requestURI").Str
+	var path string
+	if len(uri) > 0 {
+		_ = json.Unmarshal(uri, &path)
+	}
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
@@ -92,17 +111,15 @@ func (e *Evaluator) Evaluate(ev *event.Event) Verdict {
 func Apply(ev *event.Event, v Verdict) ([]byte, bool, error) {
 	keepReq := rank(v.Level) >= rank(auditapi.LevelRequest)
 	keepResp := v.Level == auditapi.LevelRequestResponse
-	hasReq := gjson.GetBytes(ev.Raw, "requestObject").Exists()
-	hasResp := gjson.GetBytes(ev.Raw, "responseObject").Exists()
-	stripMF := v.OmitManagedFields && ((keepReq && hasReq) || (keepResp && hasResp)) &&
-		bytes.Contains(ev.Raw, []byte(`"managedFields"`))
-	if string(ev.Level) == string(v.Level) && (keepReq || !hasReq) && (keepResp || !hasResp) && !stripMF {
-		return ev.Raw, false, nil
+	hasBodies := bytes.Contains(ev.Raw, []byte(`"requestObject"`)) || bytes.Contains(ev.Raw, []byte(`"responseObject"`))
+	if string(ev.Level) == string(v.Level) && !hasBodies {
+		return ev.Raw, false, nil // the common case: a Metadata event kept at Metadata
 	}
 	fields, err := jsonobject.Members(ev.Raw)
 	if err != nil {
 		return nil, false, err
 	}
+	changed := string(ev.Level) != string(v.Level)
 	out := fields[:0]
 	for _, f := range fields {
 		switch f.Key {
@@ -110,22 +127,36 @@ func Apply(ev *event.Event, v Verdict) ([]byte, bool, error) {
 			f.Value, _ = json.Marshal(string(v.Level))
 		case "requestObject":
 			if !keepReq {
+				changed = true
 				continue
 			}
-			if stripMF && string(ev.Verb) != "patch" { // a patch body is logged as sent
-				f.Value = withoutManagedFields(f.Value)
+			if v.OmitManagedFields && string(ev.Verb) != "patch" { // a patch body is logged as sent
+				f.Value, changed = stripManaged(f.Value, changed)
 			}
 		case "responseObject":
 			if !keepResp {
+				changed = true
 				continue
 			}
-			if stripMF {
-				f.Value = withoutManagedFields(f.Value)
+			if v.OmitManagedFields {
+				f.Value, changed = stripManaged(f.Value, changed)
 			}
 		}
 		out = append(out, f)
 	}
+	if !changed {
+		return ev.Raw, false, nil
+	}
 	return jsonobject.Append(make([]byte, 0, len(ev.Raw)), out), true, nil
+}
+
+// stripManaged drops managed fields from a body that has them.
+func stripManaged(body json.RawMessage, changed bool) (json.RawMessage, bool) {
+	if !bytes.Contains(body, []byte(`"managedFields"`)) {
+		return body, changed
+	}
+	out := withoutManagedFields(body)
+	return out, changed || len(out) != len(body)
 }
 
 // withoutManagedFields removes metadata.managedFields from an object, from

@@ -72,6 +72,9 @@ func (r *Redactor) Redact(raw []byte, m *event.Meta) ([]byte, bool, error) {
 	if t == nil {
 		return raw, false, nil
 	}
+	if !bytes.Contains(raw, []byte(`"requestObject"`)) && !bytes.Contains(raw, []byte(`"responseObject"`)) {
+		return raw, false, nil // Metadata level: no body to redact
+	}
 	fields, err := jsonobject.Members(raw)
 	if err != nil {
 		return nil, false, fmt.Errorf("redact: %w", err)
