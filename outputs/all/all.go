@@ -4,4 +4,5 @@ package all
 import (
 	_ "github.com/kubetrail/kubetrail/outputs/file"   // "file"
 	_ "github.com/kubetrail/kubetrail/outputs/stdout" // "stdout"
+	_ "github.com/kubetrail/kubetrail/plugins/host"   // "plugin"
 )

@@ -278,3 +278,14 @@ func agentVersion() string {
 	}
 	return "unknown"
 }
+
+// PID is the running plugin process's id, 0 when none runs; for
+// diagnostics and tests.
+func (o *Output) PID() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.cur == nil {
+		return 0
+	}
+	return o.cur.pid
+}

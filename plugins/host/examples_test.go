@@ -1,0 +1,45 @@
+package host_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var goExample struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildGoExample builds plugins/examples/ndjson-dir from its own module, as
+// its author would, once per test binary.
+func buildGoExample(t *testing.T) string {
+	t.Helper()
+	goExample.once.Do(func() {
+		dir, err := os.MkdirTemp("", "kubetrail-plugin-*")
+		if err != nil {
+			goExample.err = err
+			return
+		}
+		goExample.path = filepath.Join(dir, "kubetrail-ndjson-dir")
+		cmd := exec.Command("go", "build", "-o", goExample.path, ".")
+		cmd.Dir = filepath.Join("..", "examples", "ndjson-dir")
+		goExample.out, goExample.err = cmd.CombinedOutput()
+	})
+	if goExample.err != nil {
+		t.Fatalf("build the Go example plugin: %v\n%s", goExample.err, goExample.out)
+	}
+	return goExample.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if goExample.path != "" {
+		_ = os.RemoveAll(filepath.Dir(goExample.path))
+	}
+	os.Exit(code)
+}
