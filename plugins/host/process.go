@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"syscall"
 
@@ -39,7 +40,12 @@ func (o *Output) start(ctx context.Context) (*process, error) {
 		sum, _ := hex.DecodeString(o.cfg.SHA256)
 		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
+	tlsConfig, certPEM, err := clientTLS()
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: make a TLS certificate: %w", path, err)
+	}
 	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), "PLUGIN_CLIENT_CERT="+string(certPEM))
 	setProcAttr(cmd)
 	logs := newLogWriter(o.log, path)
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -50,8 +56,10 @@ func (o *Output) start(ctx context.Context) (*process, error) {
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		StartTimeout:     o.cfg.StartTimeout.Std(),
+		// Mutual TLS as go-plugin's AutoMTLS does it, see clientTLS.
+		TLSConfig:    tlsConfig,
+		SkipHostEnv:  true, // cmd.Env has it already
+		StartTimeout: o.cfg.StartTimeout.Std(),
 		// go-plugin's own logger is off: it would parse the plugin's
 		// stderr itself (and panic on a malformed line). Stderr gets every
 		// raw line instead, and logWriter parses them defensively.
