@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Nothing runs between tests: the plugin processes belong to the tests.
+exit 0
