@@ -59,6 +59,7 @@ type Output struct {
 	backoff   time.Duration // wait before the next restart
 	notBefore time.Time     // no restart before this
 	lastErr   error         // why the last process died or failed to start
+	startFail bool          // lastErr is a failed start: the output is unready
 	closed    bool
 }
 
@@ -95,16 +96,14 @@ func New(cfg *Config, set pipeline.Settings) (*Output, error) {
 }
 
 func (o *Output) registerMetrics(reg prometheus.Registerer) error {
-	labels := prometheus.Labels{"output": o.name}
+	// set.Metrics is labelled with the pipeline and the output's name.
 	o.restarts = prometheus.NewCounter(prometheus.CounterOpts{
-		Name:        "kubetrail_plugin_restarts_total",
-		Help:        "Plugin processes started to replace one that crashed, exited, hung or failed to start.",
-		ConstLabels: labels,
+		Name: "kubetrail_plugin_restarts_total",
+		Help: "Plugin processes started to replace one that crashed, exited, hung or failed to start.",
 	})
 	o.up = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "kubetrail_plugin_up",
-		Help:        "1 while the output's plugin process is running and configured.",
-		ConstLabels: labels,
+		Name: "kubetrail_plugin_up",
+		Help: "1 while the output's plugin process is running and configured.",
 	})
 	if reg == nil {
 		return nil
@@ -149,7 +148,11 @@ func (o *Output) get(ctx context.Context) (*process, error) {
 		o.dropLocked(p, errors.New("the plugin process exited"))
 	}
 	if wait := time.Until(o.notBefore); wait > 0 {
-		return nil, event.Throttled(fmt.Errorf("plugin %s is down, restarting in %s: %w", o.name, wait.Round(time.Millisecond), o.lastErr), wait)
+		err := event.Throttled(fmt.Errorf("plugin %s is down, restarting in %s: %w", o.name, wait.Round(time.Millisecond), o.lastErr), wait)
+		if o.startFail {
+			err = event.Unready(err)
+		}
+		return nil, err
 	}
 	if o.starts > 0 {
 		o.restarts.Inc()
@@ -160,13 +163,13 @@ func (o *Output) get(ctx context.Context) (*process, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		o.lastErr = err
+		o.lastErr, o.startFail = err, true
 		o.notBefore = time.Now().Add(o.backoff)
 		o.log.Error("plugin failed to start; output unready", "plugin", o.cfg.Path, "retry_in", o.backoff, "error", err)
 		o.backoff = min(2*o.backoff, o.cfg.RestartMaxInterval.Std())
 		return nil, event.Unready(err)
 	}
-	o.cur = p
+	o.cur, o.startFail = p, false
 	o.up.Set(1)
 	o.log.Info("plugin started", "plugin", o.cfg.Path, "pid", p.pid, "protocol", p.version)
 	return p, nil
@@ -186,7 +189,7 @@ func (o *Output) dropLocked(p *process, reason error) {
 	}
 	o.cur = nil
 	o.up.Set(0)
-	o.lastErr = reason
+	o.lastErr, o.startFail = reason, false
 	o.notBefore = time.Now().Add(o.backoff)
 	o.log.Warn("plugin process failed; restarting it", "plugin", o.cfg.Path, "pid", p.pid, "restart_in", o.backoff, "reason", reason)
 	o.backoff = min(2*o.backoff, o.cfg.RestartMaxInterval.Std())
