@@ -52,7 +52,7 @@ func TestGoPluginHangs(t *testing.T) {
 func TestGoPluginPermanentVerdicts(t *testing.T) {
 	sink := t.TempDir()
 	const limit = 3000
-	r := newRig(t, goConfig(t, sink, map[string]any{"max_event_bytes": limit}), fast)
+	r := newRig(t, goConfig(t, sink, map[string]any{"max_event_bytes": limit, "oversize": "dead_letter"}), fast)
 	evs := corpus(t, 1500)
 	big := 0
 	for _, ev := range evs {
@@ -67,7 +67,7 @@ func TestGoPluginPermanentVerdicts(t *testing.T) {
 		evs, func(ev event.Event) bool { return len(ev.Raw) > limit })
 	for _, e := range r.dlq.Entries() {
 		assert.Equal(t, "output/"+outName, e.Component)
-		assert.Contains(t, e.Reason, "exceeds max_event_bytes 3000")
+		assert.Contains(t, e.Reason, "exceeds max_event_bytes 3000 (oversize: dead_letter)")
 		assert.Contains(t, e.Reason, "plugin "+outName+": ", "the reason says it came from the plugin")
 	}
 	assert.Len(t, r.dlq.Entries(), big)

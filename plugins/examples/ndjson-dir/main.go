@@ -5,8 +5,11 @@
 // Its configuration (the output's `config` block):
 //
 //	dir: /var/lib/audit-archive   # required; created if missing
-//	max_event_bytes: 1048576      # larger events are rejected permanently
-//	                              # (dead-lettered by the agent); 0: no limit
+//	max_event_bytes: 1048576      # larger events go through oversize; 0: no limit
+//	oversize: truncate            # truncate (kube-apiserver's way: drop
+//	                              # requestObject/responseObject) or
+//	                              # dead_letter; what still does not fit is
+//	                              # rejected permanently (dead-lettered)
 //	fsync: true                   # default true
 //
 // Build it from this directory with `go build`, then configure an output
@@ -23,12 +26,14 @@ import (
 	"sync"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/event/truncate"
 	"github.com/kubetrail/kubetrail/plugins/sdk"
 )
 
 type config struct {
 	Dir           string `json:"dir"`
 	MaxEventBytes int    `json:"max_event_bytes"`
+	Oversize      string `json:"oversize"`
 	Fsync         *bool  `json:"fsync"`
 }
 
@@ -51,6 +56,13 @@ func (o *output) Configure(_ context.Context, c sdk.Config) error {
 	}
 	if cfg.MaxEventBytes < 0 {
 		return errors.New("max_event_bytes must not be negative")
+	}
+	switch cfg.Oversize {
+	case "":
+		cfg.Oversize = "truncate"
+	case "truncate", "dead_letter":
+	default:
+		return fmt.Errorf("oversize must be truncate or dead_letter, got %q", cfg.Oversize)
 	}
 	if cfg.Fsync == nil {
 		t := true
@@ -93,14 +105,21 @@ func (o *output) Write(_ context.Context, b *event.Batch) error {
 	var rejected map[int]error
 	o.buf = o.buf[:0]
 	for i, ev := range b.Events {
-		if o.cfg.MaxEventBytes > 0 && len(ev.Raw) > o.cfg.MaxEventBytes {
-			if rejected == nil {
-				rejected = map[int]error{}
+		raw := ev.Raw
+		if o.cfg.MaxEventBytes > 0 && len(raw) > o.cfg.MaxEventBytes {
+			err := fmt.Errorf("event of %d bytes exceeds max_event_bytes %d (oversize: %s)", len(raw), o.cfg.MaxEventBytes, o.cfg.Oversize)
+			if o.cfg.Oversize == "truncate" {
+				raw, err = truncate.Truncate(raw, o.cfg.MaxEventBytes)
 			}
-			rejected[i] = event.Permanent(fmt.Errorf("event of %d bytes exceeds max_event_bytes %d", len(ev.Raw), o.cfg.MaxEventBytes))
-			continue
+			if err != nil {
+				if rejected == nil {
+					rejected = map[int]error{}
+				}
+				rejected[i] = event.Permanent(err)
+				continue
+			}
 		}
-		o.buf = append(o.buf, ev.Raw...)
+		o.buf = append(o.buf, raw...)
 		o.buf = append(o.buf, '\n')
 	}
 	if _, err := o.f.Write(o.buf); err != nil {
