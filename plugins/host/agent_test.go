@@ -1,0 +1,215 @@
+package host_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubetrail/kubetrail/internal/testcorpus"
+)
+
+var buildAgent = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "kubetrail-agent-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "agent")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/agent").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+var auditID = regexp.MustCompile(`"auditID":"[^"]*"`)
+
+// apiserver appends n real audit events with unique auditIDs to path at
+// about rate events/s, as kube-apiserver would, and closes done when all
+// are written.
+func apiserver(t *testing.T, path string, n, rate int) (done chan struct{}) {
+	t.Helper()
+	corpus := testcorpus.Load(t)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		defer f.Close()
+		start := time.Now()
+		var buf []byte
+		for i := range n {
+			buf = auditID.ReplaceAll(corpus[i%len(corpus)].Raw, fmt.Appendf(nil, `"auditID":"plugin-e2e-%06d"`, i))
+			if _, err := f.Write(append(buf, '\n')); err != nil {
+				t.Errorf("apiserver: %v", err)
+				return
+			}
+			if i%50 == 0 && rate > 0 {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+			}
+		}
+	}()
+	return done
+}
+
+var e2eID = regexp.MustCompile(`plugin-e2e-\d{6}`)
+
+// delivered counts the distinct test events in s.
+func delivered(s string) int {
+	seen := map[string]bool{}
+	for _, m := range e2eID.FindAllString(s, -1) {
+		seen[m] = true
+	}
+	return len(seen)
+}
+
+// childPID finds the agent's child process (the plugin).
+func childPID(parent int) int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(s)))
+			return pid
+		}
+	}
+	return 0
+}
+
+// The agent binary with a plugin output, for each example: the plugin is
+// SIGKILLed twice mid-stream; every event arrives; SIGTERM exits 0; and
+// when the agent itself is killed, its plugin dies with it.
+func TestAgentRunsPlugins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs the agent binary")
+	}
+	bin, err := buildAgent()
+	require.NoError(t, err)
+	t.Run("go", func(t *testing.T) {
+		sink := t.TempDir()
+		file := filepath.Join(sink, "archive.ndjson")
+		agentWithPlugin(t, bin, buildGoExample(t), fmt.Sprintf("{dir: %s}", sink), func() string {
+			b, _ := os.ReadFile(file)
+			return string(b)
+		})
+	})
+	t.Run("python", func(t *testing.T) {
+		wh := newWebhook(t)
+		agentWithPlugin(t, bin, pythonExample(t), fmt.Sprintf("{url: %q}", wh.srv.URL), func() string {
+			var b strings.Builder
+			for l := range wh.read() {
+				b.WriteString(l)
+			}
+			return b.String()
+		})
+	})
+}
+
+func agentWithPlugin(t *testing.T, bin, plugin, pluginConfig string, sink func() string) {
+	dir := t.TempDir()
+	const events = 4000
+	written := apiserver(t, filepath.Join(dir, "audit.log"), events, 1000)
+	cfg := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+agent:
+  state_dir: %[1]s/state
+  http_listen: ""
+  shutdown_timeout: 10s
+inputs:
+  apiserver: {type: auditlog, path: %[1]s/audit.log}
+outputs:
+  archive:
+    type: plugin
+    path: %[2]s
+    config: %[3]s
+    write_timeout: 5s
+    restart_initial_interval: 50ms
+    batch: {max_events: 20, max_wait: 5ms}
+pipelines:
+  audit: {inputs: [apiserver], outputs: [archive]}
+`, dir, plugin, pluginConfig), 0o600))
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "run", "-c", cfg)
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	count := func() int { return delivered(sink()) }
+	kills := 0
+	for _, at := range []int{events / 4, events / 2} {
+		require.Eventually(t, func() bool { return count() >= at }, time.Minute, 5*time.Millisecond, "stderr:\n%s", stderr.String())
+		if pid := childPID(cmd.Process.Pid); pid != 0 && count() < events {
+			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+			kills++
+		}
+	}
+	<-written
+	require.Eventually(t, func() bool { return count() == events }, 2*time.Minute, 20*time.Millisecond, "events lost; stderr:\n%s", stderr.String())
+	assert.GreaterOrEqual(t, kills, 1, "the plugin was killed mid-stream")
+	assert.Contains(t, stderr.String(), "plugin process failed; restarting it")
+
+	plugin0 := childPID(cmd.Process.Pid)
+	require.NotZero(t, plugin0)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-done:
+		require.NoError(t, err, "SIGTERM exits 0; stderr:\n%s", stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("agent did not stop; stderr:\n%s", stderr.String())
+	}
+	assert.Error(t, syscall.Kill(plugin0, 0), "the plugin stopped with the agent")
+
+	// Killed, the agent takes its plugin with it.
+	cmd = exec.Command(bin, "run", "-c", cfg)
+	require.NoError(t, cmd.Start())
+	var pid int
+	require.Eventually(t, func() bool { pid = childPID(cmd.Process.Pid); return pid != 0 }, 30*time.Second, 10*time.Millisecond)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 10*time.Second, 10*time.Millisecond, "plugin %d outlived the agent", pid)
+}
+
+// A plugin binary whose SHA-256 is not the configured one: the agent does
+// not start, and says which file and both sums.
+func TestAgentRefusesWrongChecksum(t *testing.T) {
+	bin, err := buildAgent()
+	require.NoError(t, err)
+	plugin := buildGoExample(t)
+	dir := t.TempDir()
+	<-apiserver(t, filepath.Join(dir, "audit.log"), 1, 0)
+	want := strings.Repeat("0", 64)
+	cfg := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+agent: {state_dir: %[1]s/state, http_listen: ""}
+inputs:
+  apiserver: {type: auditlog, path: %[1]s/audit.log}
+outputs:
+  archive: {type: plugin, path: %[2]s, sha256: %[3]s, config: {dir: %[1]s/out}}
+pipelines:
+  audit: {inputs: [apiserver], outputs: [archive]}
+`, dir, plugin, want), 0o600))
+	out, err := exec.Command(bin, "run", "-c", cfg).CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "output:\n%s", out)
+	assert.NotZero(t, ee.ExitCode())
+	assert.Contains(t, string(out), "plugin "+plugin+" has sha256 "+sum(t, plugin)+" but the configuration expects "+want)
+	assert.NoDirExists(t, filepath.Join(dir, "out"), "the plugin never ran")
+}
