@@ -144,9 +144,9 @@ outputs:
 pipelines:
   audit: {inputs: [apiserver], outputs: [archive]}
 `, dir, plugin, pluginConfig), 0o600))
-	var stderr bytes.Buffer
+	stderr := &syncBuffer{}
 	cmd := exec.Command(bin, "run", "-c", cfg)
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

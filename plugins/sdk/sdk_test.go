@@ -20,9 +20,9 @@ import (
 
 // fake is a plugin whose Write returns what the test says.
 type fake struct {
-	cfg    sdk.Config
+	cfg     sdk.Config
 	verdict func(b *event.Batch) error
-	closed bool
+	closed  bool
 }
 
 func (f *fake) Configure(_ context.Context, c sdk.Config) error {
