@@ -19,6 +19,7 @@ var goExample struct {
 // its author would, once per test binary.
 func buildGoExample(t *testing.T) string {
 	t.Helper()
+	trackSources(t, filepath.Join("..", "examples", "ndjson-dir"), "*.go", "go.mod", "go.sum")
 	goExample.once.Do(func() {
 		dir, err := os.MkdirTemp("", "kubetrail-plugin-*")
 		if err != nil {
@@ -34,6 +35,25 @@ func buildGoExample(t *testing.T) string {
 		t.Fatalf("build the Go example plugin: %v\n%s", goExample.err, goExample.out)
 	}
 	return goExample.path
+}
+
+// trackSources reads the files of an example so that go test's cache
+// knows them: the build or the interpreter reads them in another process,
+// which the cache does not see, and a changed example would otherwise
+// leave a stale cached PASS.
+func trackSources(t *testing.T, dir string, patterns ...string) {
+	t.Helper()
+	for _, p := range patterns {
+		files, err := filepath.Glob(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if _, err := os.ReadFile(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 func TestMain(m *testing.M) {

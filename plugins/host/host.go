@@ -249,7 +249,9 @@ func (o *Output) Write(ctx context.Context, b *event.Batch) error {
 }
 
 // Close asks the plugin to flush and close, then stops its process; what
-// ctx leaves no time for is killed.
+// ctx leaves no time for is killed. A ctx already ended (an abrupt stop)
+// kills the process without asking: nothing unacknowledged is lost, the
+// events are still buffered.
 func (o *Output) Close(ctx context.Context) error {
 	o.mu.Lock()
 	o.closed = true
@@ -260,9 +262,15 @@ func (o *Output) Close(ctx context.Context) error {
 		return nil
 	}
 	o.up.Set(0)
-	_, err := p.rpc.Close(ctx, &pb.CloseRequest{})
-	if err != nil {
-		err = fmt.Errorf("plugin %s: Close: %w", o.name, err)
+	var err error
+	if ctx.Err() == nil {
+		if _, cerr := p.rpc.Close(ctx, &pb.CloseRequest{}); cerr != nil && ctx.Err() == nil {
+			err = fmt.Errorf("plugin %s: Close: %w", o.name, cerr)
+		}
+	}
+	if ctx.Err() != nil {
+		p.kill()
+		return err
 	}
 	done := make(chan struct{})
 	go func() { p.client.Kill(); close(done) }()

@@ -32,6 +32,7 @@ func pythonExample(t *testing.T) string {
 	py := peertest.Require(t, "python-plugin", "KUBETRAIL_PLUGIN_PYTHON")
 	script, err := filepath.Abs(filepath.Join("..", "examples", "python-webhook", "kubetrail-webhook"))
 	require.NoError(t, err)
+	trackSources(t, filepath.Dir(script), "kubetrail-webhook", "kubetrail_plugin/*.py")
 	wrapper := filepath.Join(t.TempDir(), "kubetrail-webhook")
 	require.NoError(t, os.WriteFile(wrapper, fmt.Appendf(nil, "#!/bin/sh\nexec %q %q \"$@\"\n", py, script), 0o755))
 	return wrapper
