@@ -17,7 +17,7 @@ var goExample struct {
 
 // buildGoExample builds plugins/examples/ndjson-dir from its own module, as
 // its author would, once per test binary.
-func buildGoExample(t *testing.T) string {
+func buildGoExample(t testing.TB) string {
 	t.Helper()
 	trackSources(t, filepath.Join("..", "examples", "ndjson-dir"), "*.go", "go.mod", "go.sum")
 	goExample.once.Do(func() {
@@ -41,7 +41,7 @@ func buildGoExample(t *testing.T) string {
 // knows them: the build or the interpreter reads them in another process,
 // which the cache does not see, and a changed example would otherwise
 // leave a stale cached PASS.
-func trackSources(t *testing.T, dir string, patterns ...string) {
+func trackSources(t testing.TB, dir string, patterns ...string) {
 	t.Helper()
 	for _, p := range patterns {
 		files, err := filepath.Glob(filepath.Join(dir, p))

@@ -112,7 +112,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 // corpus returns n real audit events.
-func corpus(t *testing.T, n int) []event.Event {
+func corpus(t testing.TB, n int) []event.Event {
 	t.Helper()
 	var evs []event.Event
 	for _, l := range testcorpus.Load(t) {
