@@ -3,14 +3,17 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-plugin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/plugins/internal/wire"
@@ -44,13 +47,21 @@ func (f *fake) Health(context.Context) error {
 	return nil
 }
 
-// client serves impl over an in-process gRPC connection, as go-plugin does
-// across processes.
+// client serves impl over an in-process gRPC connection, registered as
+// go-plugin registers it across processes.
 func client(t *testing.T, impl sdk.Output) pb.OutputClient {
 	t.Helper()
-	c, s := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{sdk.PluginName: &sdk.GRPCPlugin{Impl: impl}})
-	t.Cleanup(func() { c.Close(); s.Stop() })
-	raw, err := c.Dispense(sdk.PluginName)
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	p := &sdk.GRPCPlugin{Impl: impl}
+	require.NoError(t, p.GRPCServer(nil, srv))
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(); srv.Stop() })
+	raw, err := p.GRPCClient(context.Background(), nil, conn)
 	require.NoError(t, err)
 	return raw.(pb.OutputClient)
 }
