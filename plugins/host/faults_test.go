@@ -181,3 +181,29 @@ func TestPluginThatCannotStartIsUnready(t *testing.T) {
 	require.NoError(t, out.Close(ctx))
 	assert.Len(t, lines(t, filepath.Join(sink, outName+".ndjson")), 5)
 }
+
+// In a running pipeline, a plugin that is not installed yet keeps the
+// output unready (with the reason) while events wait in the buffer; once
+// installed, it starts and everything is delivered.
+func TestMissingPluginLeavesOutputUnreadyUntilInstalled(t *testing.T) {
+	sink := t.TempDir()
+	cfg := goConfig(t, sink, nil)
+	real := cfg.Path
+	cfg.Path = filepath.Join(t.TempDir(), "not-yet-installed")
+	r := newRig(t, cfg, fast)
+	evs := corpus(t, 300)
+	r.feed(evs)
+	require.Eventually(t, func() bool {
+		_, seen := r.health.state()
+		return len(seen) > 0
+	}, 20*time.Second, 10*time.Millisecond)
+	ready, seen := r.health.state()
+	assert.False(t, ready)
+	assert.Contains(t, seen[0], cfg.Path)
+	assert.Empty(t, lines(t, filepath.Join(sink, outName+".ndjson")))
+
+	copyFile(t, real, cfg.Path+".tmp")
+	require.NoError(t, os.Rename(cfg.Path+".tmp", cfg.Path))
+	r.waitAccounted(func() map[string]int { return lines(t, filepath.Join(sink, outName+".ndjson")) }, evs, nil)
+	require.Eventually(t, func() bool { ready, _ := r.health.state(); return ready }, 10*time.Second, 10*time.Millisecond)
+}

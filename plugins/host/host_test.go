@@ -37,21 +37,23 @@ type rig struct {
 	reg  *prometheus.Registry
 	out  *host.Output
 	p    *pipeline.Pipeline
-	stop func()
+	// health records what the delivery loop reports for the output.
+	health *healthRecorder
+	stop   func()
 }
 
 const outName = "archive"
 
 func newRig(t *testing.T, cfg *host.Config, d pipeline.DeliveryConfig) *rig {
 	t.Helper()
-	r := &rig{t: t, dir: t.TempDir(), dlq: &outputtest.DeadLetters{}, logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	r := &rig{t: t, dir: t.TempDir(), dlq: &outputtest.DeadLetters{}, logs: &syncBuffer{}, reg: prometheus.NewRegistry(), health: &healthRecorder{}}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out, err := host.New(cfg, pipeline.Settings{Name: outName, StateDir: r.dir, Logger: log.With("output", outName), Metrics: r.reg, DeadLetter: r.dlq})
 	require.NoError(t, err)
 	r.out = out
 	p, err := pipeline.New(pipeline.Config{
 		Name:       "audit",
-		Outputs:    []pipeline.NamedOutput{{Name: outName, Output: out, Delivery: d}},
+		Outputs:    []pipeline.NamedOutput{{Name: outName, Output: out, Delivery: d, Health: r.health}},
 		Buffer:     buffer.Options{Dir: filepath.Join(r.dir, "buffer"), Fsync: buffer.FsyncPolicy("never")},
 		DeadLetter: r.dlq,
 		Logger:     log,
@@ -253,4 +255,31 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// healthRecorder is a pipeline.HealthReporter keeping the last report.
+type healthRecorder struct {
+	mu     sync.Mutex
+	ready  bool
+	reason error
+	seen   []string // every unready reason, in order
+}
+
+func (h *healthRecorder) Ready() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ready, h.reason = true, nil
+}
+
+func (h *healthRecorder) Unready(reason error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ready, h.reason = false, reason
+	h.seen = append(h.seen, reason.Error())
+}
+
+func (h *healthRecorder) state() (bool, []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ready, append([]string(nil), h.seen...)
 }
