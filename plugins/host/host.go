@@ -165,13 +165,13 @@ func (o *Output) get(ctx context.Context) (*process, error) {
 		}
 		o.lastErr, o.startFail = err, true
 		o.notBefore = time.Now().Add(o.backoff)
-		o.log.Error("plugin failed to start; output unready", "plugin", o.cfg.Path, "retry_in", o.backoff, "error", err)
+		o.log.Error("plugin failed to start; output unready", "path", o.cfg.Path, "retry_in", o.backoff, "error", err)
 		o.backoff = min(2*o.backoff, o.cfg.RestartMaxInterval.Std())
 		return nil, event.Unready(err)
 	}
 	o.cur, o.startFail = p, false
 	o.up.Set(1)
-	o.log.Info("plugin started", "plugin", o.cfg.Path, "pid", p.pid, "protocol", p.version)
+	o.log.Info("plugin started", "path", o.cfg.Path, "pid", p.pid, "protocol", p.version)
 	return p, nil
 }
 
@@ -191,7 +191,7 @@ func (o *Output) dropLocked(p *process, reason error) {
 	o.up.Set(0)
 	o.lastErr, o.startFail = reason, false
 	o.notBefore = time.Now().Add(o.backoff)
-	o.log.Warn("plugin process failed; restarting it", "plugin", o.cfg.Path, "pid", p.pid, "restart_in", o.backoff, "reason", reason)
+	o.log.Warn("plugin process failed; restarting it", "path", o.cfg.Path, "pid", p.pid, "restart_in", o.backoff, "reason", reason)
 	o.backoff = min(2*o.backoff, o.cfg.RestartMaxInterval.Std())
 	go p.kill() // may wait for pipes to drain: never under o.mu
 }
