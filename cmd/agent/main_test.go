@@ -16,7 +16,7 @@ func TestCheckReportsLineNumberedErrors(t *testing.T) {
 	}{
 		{"unknown_key.yaml", `testdata/unknown_key.yaml:6: inputs.apiserver: unknown field "max_line_byte" (did you mean "max_line_bytes"?)`},
 		{"wrong_type.yaml", `testdata/wrong_type.yaml:7: outputs.local.max_backups: expected an integer, got "many"`},
-		{"unknown_type.yaml", `testdata/unknown_type.yaml:5: outputs.siem.type: unknown output type "splunk_hex" (known: file, stdout)`},
+		{"unknown_type.yaml", `testdata/unknown_type.yaml:5: outputs.siem.type: unknown output type "splunk_hex" (known: file, plugin, stdout)`},
 		{"undefined_component.yaml", `testdata/undefined_component.yaml:10: pipelines.audit.outputs[1]: undefined output "siem" (defined outputs: local)`},
 		{"missing_env.yaml", `testdata/missing_env.yaml:4: inputs.apiserver.path: environment variable KUBETRAIL_TEST_UNSET_AUDIT_PATH is not set`},
 		{"unreadable_secret.yaml", `testdata/unreadable_secret.yaml:6: outputs.local.path: cannot read ${file:/nonexistent/kubetrail/secret-path}: open /nonexistent/kubetrail/secret-path: no such file or directory`},
