@@ -166,8 +166,11 @@ pipelines:
 	assert.GreaterOrEqual(t, kills, 1, "the plugin was killed mid-stream")
 	assert.Contains(t, stderr.String(), "plugin process failed; restarting it")
 
+	// Stopped as systemd stops a service: SIGTERM to every process of
+	// it, the plugin included. The plugin waits for the agent to close it.
 	plugin0 := childPID(cmd.Process.Pid)
 	require.NotZero(t, plugin0)
+	require.NoError(t, syscall.Kill(plugin0, syscall.SIGTERM))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-done:
@@ -176,6 +179,7 @@ pipelines:
 		t.Fatalf("agent did not stop; stderr:\n%s", stderr.String())
 	}
 	assert.Error(t, syscall.Kill(plugin0, 0), "the plugin stopped with the agent")
+	assert.NotContains(t, stderr.String(), "plugin was gone before Close", "the plugin outlived the SIGTERM")
 
 	// Killed, the agent takes its plugin with it.
 	cmd = exec.Command(bin, "run", "-c", cfg)

@@ -207,3 +207,16 @@ func TestMissingPluginLeavesOutputUnreadyUntilInstalled(t *testing.T) {
 	r.waitAccounted(func() map[string]int { return lines(t, filepath.Join(sink, outName+".ndjson")) }, evs, nil)
 	require.Eventually(t, func() bool { ready, _ := r.health.state(); return ready }, 10*time.Second, 10*time.Millisecond)
 }
+
+// Close after the plugin died on its own is not an error: it acknowledged
+// nothing it had not stored.
+func TestCloseAfterPluginDied(t *testing.T) {
+	ctx := context.Background()
+	out, err := host.New(goConfig(t, t.TempDir(), nil), settings())
+	require.NoError(t, err)
+	require.NoError(t, out.Start(ctx))
+	pid := out.PID()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 5*time.Second, time.Millisecond)
+	assert.NoError(t, out.Close(ctx))
+}

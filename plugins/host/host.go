@@ -263,8 +263,16 @@ func (o *Output) Close(ctx context.Context) error {
 	}
 	o.up.Set(0)
 	var err error
-	if ctx.Err() == nil {
-		if _, cerr := p.rpc.Close(ctx, &pb.CloseRequest{}); cerr != nil && ctx.Err() == nil {
+	if ctx.Err() == nil && !p.exited() {
+		_, cerr := p.rpc.Close(ctx, &pb.CloseRequest{})
+		switch {
+		case cerr == nil, ctx.Err() != nil:
+		case p.exited() || status.Code(cerr) == codes.Unavailable:
+			// Gone already (a signal to every process of the agent's
+			// cgroup, as systemd stops a service): it acknowledged
+			// nothing it did not store, so nothing is lost.
+			o.log.Warn("plugin was gone before Close", "path", o.cfg.Path, "pid", p.pid, "error", cerr)
+		default:
 			err = fmt.Errorf("plugin %s: Close: %w", o.name, cerr)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -60,6 +62,11 @@ func Serve(impl Output) {
 	// go-plugin redirects os.Stderr into its stdio stream once serving:
 	// keep the real one, where the agent reads log lines.
 	stderr := os.Stderr
+	// The agent decides when the plugin stops (Close, then go-plugin's
+	// Shutdown; the kernel kills the plugin if the agent dies). A SIGTERM
+	// sent to every process of the service, as systemd does, must not cut
+	// the plugin off before the agent has closed it.
+	signal.Ignore(syscall.SIGTERM)
 	logger := slog.New(NewLogHandler(stderr, slog.LevelDebug))
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,

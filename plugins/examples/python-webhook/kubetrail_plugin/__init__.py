@@ -20,6 +20,7 @@ import base64
 import datetime
 import json
 import os
+import signal
 import sys
 import threading
 from concurrent import futures
@@ -159,6 +160,12 @@ def serve(impl):
         sys.stderr.write("plugin speaks protocol %d, the agent offers %s\n" % (PROTOCOL_VERSION, versions))
         sys.exit(1)
 
+    # The agent decides when the plugin stops (Close, then Shutdown; the
+    # kernel kills the plugin if the agent dies): ignore the SIGTERM and
+    # SIGINT sent to every process of a service or a terminal's group.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     stop = threading.Event()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
                          options=[("grpc.max_receive_message_length", -1),
@@ -201,10 +208,7 @@ def serve(impl):
         line += "|" + cert_field
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    stop.wait()
     # Close was the last call: nothing left to finish but the stdio stream.
     server.stop(grace=0.2).wait()
     sys.stderr.flush()
