@@ -35,10 +35,10 @@ var buildAgent = sync.OnceValues(func() (string, error) {
 
 var auditID = regexp.MustCompile(`"auditID":"[^"]*"`)
 
-// apiserver appends n real audit events with unique auditIDs to path at
+// apiserver appends n real audit events (numbered from first) with unique auditIDs to path at
 // about rate events/s, as kube-apiserver would, and closes done when all
 // are written.
-func apiserver(t *testing.T, path string, n, rate int) (done chan struct{}) {
+func apiserver(t *testing.T, path string, first, n, rate int) (done chan struct{}) {
 	t.Helper()
 	corpus := testcorpus.Load(t)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -50,7 +50,7 @@ func apiserver(t *testing.T, path string, n, rate int) (done chan struct{}) {
 		start := time.Now()
 		var buf []byte
 		for i := range n {
-			buf = auditID.ReplaceAll(corpus[i%len(corpus)].Raw, fmt.Appendf(nil, `"auditID":"plugin-e2e-%06d"`, i))
+			buf = auditID.ReplaceAll(corpus[(first+i)%len(corpus)].Raw, fmt.Appendf(nil, `"auditID":"plugin-e2e-%06d"`, first+i))
 			if _, err := f.Write(append(buf, '\n')); err != nil {
 				t.Errorf("apiserver: %v", err)
 				return
@@ -124,7 +124,8 @@ func TestAgentRunsPlugins(t *testing.T) {
 func agentWithPlugin(t *testing.T, bin, plugin, pluginConfig string, sink func() string) {
 	dir := t.TempDir()
 	const events = 4000
-	written := apiserver(t, filepath.Join(dir, "audit.log"), events, 1000)
+	audit := filepath.Join(dir, "audit.log")
+	written := apiserver(t, audit, 0, events/2, 1000)
 	cfg := filepath.Join(dir, "agent.yaml")
 	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
 agent:
@@ -151,20 +152,26 @@ pipelines:
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
 	count := func() int { return delivered(sink()) }
-	kills := 0
-	for _, at := range []int{events / 4, events / 2} {
-		require.Eventually(t, func() bool { return count() >= at }, time.Minute, 5*time.Millisecond, "stderr:\n%s", stderr.String())
-		if pid := childPID(cmd.Process.Pid); pid != 0 && count() < events {
-			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-			kills++
-		}
+	kill := func() {
+		t.Helper()
+		pid := childPID(cmd.Process.Pid)
+		require.NotZero(t, pid, "stderr:\n%s", stderr.String())
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	}
+
+	// Killed while the first half streams in (most likely mid-batch),
+	// then again once it is delivered, before the second half: the next
+	// Write finds it dead.
+	require.Eventually(t, func() bool { return count() >= events/8 }, time.Minute, 5*time.Millisecond, "stderr:\n%s", stderr.String())
+	kill()
 	<-written
-	require.Eventually(t, func() bool { return count() == events }, 2*time.Minute, 20*time.Millisecond, "events lost; stderr:\n%s", stderr.String())
-	assert.GreaterOrEqual(t, kills, 1, "the plugin was killed mid-stream")
-	assert.Contains(t, stderr.String(), "plugin process failed; restarting it")
+	require.Eventually(t, func() bool { return count() == events/2 }, 2*time.Minute, 10*time.Millisecond, "events lost; stderr:\n%s", stderr.String())
+	require.Eventually(t, func() bool { return childPID(cmd.Process.Pid) != 0 }, 30*time.Second, 10*time.Millisecond)
+	kill()
+	<-apiserver(t, audit, events/2, events/2, 1000)
+	require.Eventually(t, func() bool { return count() == events }, 2*time.Minute, 10*time.Millisecond, "events lost; stderr:\n%s", stderr.String())
+	assert.Equal(t, 2, strings.Count(stderr.String(), "plugin process failed; restarting it"), "stderr:\n%s", stderr.String())
 
 	// Stopped as systemd stops a service: SIGTERM to every process of
 	// it, the plugin included. The plugin waits for the agent to close it.
@@ -198,7 +205,7 @@ func TestAgentRefusesWrongChecksum(t *testing.T) {
 	require.NoError(t, err)
 	plugin := buildGoExample(t)
 	dir := t.TempDir()
-	<-apiserver(t, filepath.Join(dir, "audit.log"), 1, 0)
+	<-apiserver(t, filepath.Join(dir, "audit.log"), 0, 1, 0)
 	want := strings.Repeat("0", 64)
 	cfg := filepath.Join(dir, "agent.yaml")
 	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `

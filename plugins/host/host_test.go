@@ -216,7 +216,8 @@ func goConfig(t *testing.T, sink string, extra map[string]any) *host.Config {
 func TestGoPluginKilledMidStream(t *testing.T) {
 	sink := t.TempDir()
 	r := newRig(t, goConfig(t, sink, nil), fast)
-	evs := corpus(t, 3000)
+	all := corpus(t, 3050)
+	evs, tail := all[:3000], all[3000:]
 	file := filepath.Join(sink, outName+".ndjson")
 	go r.feed(evs)
 	kills := 0
@@ -229,7 +230,11 @@ func TestGoPluginKilledMidStream(t *testing.T) {
 		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 		kills++
 	}
-	got := r.waitAccounted(func() map[string]int { return lines(t, file) }, evs, nil)
+	r.waitAccounted(func() map[string]int { return lines(t, file) }, evs, nil)
+	// More events after the stream: a plugin killed after its last batch
+	// is found dead (and restarted) by the next Write.
+	r.feed(tail)
+	got := r.waitAccounted(func() map[string]int { return lines(t, file) }, all, nil)
 	assert.GreaterOrEqual(t, kills, 2)
 	assert.GreaterOrEqual(t, r.restarts(), float64(kills), "restarts are counted")
 	assert.Contains(t, r.logs.String(), "plugin process failed; restarting it")

@@ -123,7 +123,8 @@ func pyConfig(t *testing.T, url string) *host.Config {
 func TestPythonPluginKilledMidStream(t *testing.T) {
 	wh := newWebhook(t)
 	r := newRig(t, pyConfig(t, wh.srv.URL), fast)
-	evs := corpus(t, 2000)
+	all := corpus(t, 2050)
+	evs, tail := all[:2000], all[2000:]
 	go r.feed(evs)
 	kills := 0
 	for _, at := range []int{300, 1200} {
@@ -134,6 +135,8 @@ func TestPythonPluginKilledMidStream(t *testing.T) {
 		}
 	}
 	r.waitAccounted(wh.read, evs, nil)
+	r.feed(tail) // a plugin killed after its last batch is found dead by the next Write
+	r.waitAccounted(wh.read, all, nil)
 	assert.GreaterOrEqual(t, r.restarts(), float64(kills))
 	logs := r.logs.String()
 	assert.Contains(t, logs, "msg=configured output=archive plugin=kubetrail-webhook url="+wh.srv.URL)
