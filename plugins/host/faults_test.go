@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/pipeline"
 	"github.com/kubetrail/kubetrail/plugins/host"
@@ -28,6 +29,7 @@ import (
 func TestGoPluginHangs(t *testing.T) {
 	sink := t.TempDir()
 	cfg := goConfig(t, sink, nil)
+	cfg.WriteTimeout = config.Duration(2 * time.Second)
 	r := newRig(t, cfg, fast)
 	evs := corpus(t, 1000)
 	file := filepath.Join(sink, outName+".ndjson")
@@ -41,7 +43,7 @@ func TestGoPluginHangs(t *testing.T) {
 	r.waitAccounted(func() map[string]int { return lines(t, file) }, evs, nil)
 	assert.GreaterOrEqual(t, time.Since(t0), cfg.WriteTimeout.Std(), "delivery waited for the timeout")
 	assert.NotEqual(t, pid, r.out.PID(), "a new process serves")
-	assert.Equal(t, float64(1), r.restarts())
+	assert.GreaterOrEqual(t, r.restarts(), float64(1))
 	assert.Contains(t, r.logs.String(), "did not answer Write within write_timeout")
 	// The stopped process was killed, not left behind.
 	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 10*time.Second, 10*time.Millisecond, "hung plugin %d still exists", pid)

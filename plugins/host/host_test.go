@@ -200,7 +200,7 @@ func goConfig(t *testing.T, sink string, extra map[string]any) *host.Config {
 		Path:                   buildGoExample(t),
 		Config:                 map[string]any{"dir": sink},
 		StartTimeout:           config.Duration(20 * time.Second),
-		WriteTimeout:           config.Duration(2 * time.Second),
+		WriteTimeout:           config.Duration(20 * time.Second),
 		RestartInitialInterval: config.Duration(50 * time.Millisecond),
 		RestartMaxInterval:     config.Duration(500 * time.Millisecond),
 	}
