@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"sync"
 	"time"
 )
 
@@ -22,6 +24,10 @@ type checkpointFile struct {
 	// HistoryThrough: backups stamped up to this (inclusive) that are not in
 	// Files were read before, or existed before the first start.
 	HistoryThrough string `json:"history_through"`
+	// History lists the stamps of the backups in the directory that were
+	// read or were there before the first start (absent in checkpoints of
+	// older agents: HistoryThrough applies then).
+	History []string `json:"history,omitempty"`
 	// Files in chain order, oldest first.
 	Files []checkpointEntry `json:"files"`
 }
@@ -48,6 +54,16 @@ type checkpointEntry struct {
 	Offset int64 `json:"offset"`
 	// Finished: read to its end after rotation, end committed.
 	Finished bool `json:"finished"`
+	// FirstEventTime and LastEventTime are the stageTimestamps of its first
+	// event and of the last committed one, for loss reports.
+	FirstEventTime string `json:"first_event_time,omitempty"`
+	LastEventTime  string `json:"last_event_time,omitempty"`
+	// Delivered: a run that was killed had handed the events up to this
+	// offset to the pipeline (DeliveredAll: all of it); DeliveredTime is
+	// the last one's stageTimestamp. Only loss accounting uses them.
+	Delivered     int64  `json:"delivered,omitempty"`
+	DeliveredTime string `json:"delivered_time,omitempty"`
+	DeliveredAll  bool   `json:"delivered_all,omitempty"`
 }
 
 // snapshotLocked renders the state for the checkpoint.
@@ -58,14 +74,23 @@ func (s *state) snapshotLocked(active string) *checkpointFile {
 			Path: e.path, Dev: e.id.Dev, Inode: e.id.Ino,
 			Fingerprint: hex.EncodeToString(e.id.FP[:]), FingerprintBytes: e.id.FPLen, FingerprintHasLine: e.id.FPLine,
 			BackupTime: e.stamp, NewerThan: e.after, Size: e.size, Offset: e.committed, Finished: e.finished,
+			FirstEventTime: e.firstTime, LastEventTime: e.lastTime,
+			Delivered: e.delivered, DeliveredTime: e.deliveredTime, DeliveredAll: e.deliveredAll,
 		})
+	}
+	if s.history != nil {
+		cf.History = make([]string, 0, len(s.history))
+		for k := range s.history {
+			cf.History = append(cf.History, k)
+		}
+		sort.Strings(cf.History)
 	}
 	return cf
 }
 
 // errCorrupt wraps every reason a checkpoint cannot be used.
 func corrupt(path string, err error) error {
-	return fmt.Errorf("checkpoint %s is unusable (%w); stop the agent and delete that file to start over (start_at then applies: backups already on disk are not read again)", path, err)
+	return fmt.Errorf("checkpoint %s is unusable (%w); stop the agent and delete that file to start over (start_at then applies: with beginning, everything still on disk is read again)", path, err)
 }
 
 // loadCheckpoint reads the checkpoint; ok is false when there is none.
@@ -92,6 +117,15 @@ func loadCheckpoint(path, active string) (st *state, ok bool, err error) {
 	}
 	st = newState()
 	st.cutoff = cf.HistoryThrough
+	if cf.History != nil {
+		st.history = make(map[string]bool, len(cf.History))
+		for _, h := range cf.History {
+			if err := checkStamp(h); err != nil {
+				return nil, false, corrupt(path, fmt.Errorf("history: %w", err))
+			}
+			st.history[h] = true
+		}
+	}
 	for i, f := range cf.Files {
 		e, err := f.entry()
 		if err != nil {
@@ -132,6 +166,8 @@ func (f checkpointEntry) entry() (*entry, error) {
 	e := &entry{
 		id:   identity{Dev: f.Dev, Ino: f.Inode, FPLen: f.FingerprintBytes, FPLine: f.FingerprintHasLine},
 		path: f.Path, stamp: f.BackupTime, after: f.NewerThan, size: f.Size, committed: f.Offset, finished: f.Finished,
+		firstTime: f.FirstEventTime, lastTime: f.LastEventTime,
+		delivered: f.Delivered, deliveredTime: f.DeliveredTime, deliveredAll: f.DeliveredAll,
 	}
 	copy(e.id.FP[:], fp)
 	e.readDone = f.Finished
@@ -185,11 +221,14 @@ type checkpointer struct {
 	path, active string
 	st           *state
 	every        time.Duration
-	written      uint64 // version last written
+	mu           sync.Mutex // one save at a time: the reader saves too
+	written      uint64     // version last written
 }
 
 // save writes the current state if it changed since the last save.
 func (c *checkpointer) save() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.st.mu.Lock()
 	v := c.st.version
 	if v == c.written {

@@ -13,16 +13,21 @@ type StartAt string
 
 // Values of StartAt.
 const (
-	// StartBeginning reads the active file from its first byte. Backups
-	// present at the very first start are history and are not read.
+	// StartBeginning reads everything still on disk: every retained backup
+	// (plain and .gz, oldest first by the lumberjack time stamp in its name),
+	// then the active file from its first byte.
 	StartBeginning StartAt = "beginning"
-	// StartEnd skips what the active file holds at the very first start.
+	// StartActiveFile reads the active file from its first byte; backups
+	// present at the very first start are history and are not read.
+	StartActiveFile StartAt = "active_file"
+	// StartEnd skips what the active file and the backups hold at the very
+	// first start.
 	StartEnd StartAt = "end"
 )
 
 // UnmarshalText implements encoding.TextUnmarshaler; it rejects unknown values.
 func (s *StartAt) UnmarshalText(b []byte) error {
-	return config.ParseEnum(s, b, StartBeginning, StartEnd)
+	return config.ParseEnum(s, b, StartBeginning, StartActiveFile, StartEnd)
 }
 
 // Config configures an auditlog input.
@@ -30,7 +35,9 @@ type Config struct {
 	// Path of the active audit log, as given to kube-apiserver's
 	// --audit-log-path. Required; "-" (stdout) is not a file.
 	Path string `yaml:"path"`
-	// StartAt applies only when no checkpoint exists. Default beginning.
+	// StartAt applies only when no checkpoint exists: beginning (every
+	// retained backup, then the active file), active_file (the active file
+	// from its first byte) or end. Default beginning.
 	StartAt StartAt `yaml:"start_at"`
 	// MaxLineBytes is the longest line accepted; longer lines go to the
 	// dead-letter file (their first 64 KiB and their size). Default 4MiB.
@@ -47,6 +54,15 @@ type Config struct {
 	BatchBytes config.Size `yaml:"batch_bytes"`
 	// ReadBuffer is the size of one read from the file. Default 256KiB.
 	ReadBuffer config.Size `yaml:"read_buffer"`
+	// GzipStallTimeout is how long a .gz backup that stays truncated or
+	// corrupt (lumberjack died while compressing it) is waited for before
+	// its unread part is counted lost and the input moves on. Default 1m.
+	GzipStallTimeout config.Duration `yaml:"gzip_stall_timeout"`
+	// MaxBackups mirrors kube-apiserver's --audit-log-maxbackup: how many
+	// backups lumberjack keeps (0: all). Optional; when set, the gauge
+	// kubetrail_input_rotations_before_loss says how many more rotations
+	// lumberjack can do before it deletes the oldest file not read yet.
+	MaxBackups *int `yaml:"max_backups"`
 }
 
 // Defaults.
@@ -56,6 +72,7 @@ const (
 	defaultBatchEvents  = 1000
 	defaultBatchBytes   = 1 * config.MiB
 	defaultReadBuffer   = 256 * config.KiB
+	defaultGzipStall    = time.Minute
 )
 
 // NewConfig returns a Config with every default filled in.
@@ -67,6 +84,8 @@ func NewConfig() *Config {
 		BatchEvents:  defaultBatchEvents,
 		BatchBytes:   defaultBatchBytes,
 		ReadBuffer:   defaultReadBuffer,
+
+		GzipStallTimeout: config.Duration(defaultGzipStall),
 	}
 }
 
@@ -89,7 +108,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, config.Fieldf("path", "%q is not a file path", c.Path))
 		}
 	}
-	if err := config.OneOf(c.StartAt, StartBeginning, StartEnd); err != nil {
+	if err := config.OneOf(c.StartAt, StartBeginning, StartActiveFile, StartEnd); err != nil {
 		errs = append(errs, &config.FieldError{Field: "start_at", Err: err})
 	}
 	if c.MaxLineBytes < 1*config.KiB || c.MaxLineBytes > 1*config.GiB {
@@ -106,6 +125,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadBuffer < 4*config.KiB || c.ReadBuffer > 64*config.MiB {
 		errs = append(errs, config.Fieldf("read_buffer", "must be between 4KiB and 64MiB, got %s", c.ReadBuffer))
+	}
+	if g := time.Duration(c.GzipStallTimeout); g < 100*time.Millisecond || g > 24*time.Hour {
+		errs = append(errs, config.Fieldf("gzip_stall_timeout", "must be between 100ms and 24h, got %s", g))
+	}
+	if c.MaxBackups != nil && *c.MaxBackups < 0 {
+		errs = append(errs, config.Fieldf("max_backups", "must be 0 (lumberjack keeps every backup) or more, got %d", *c.MaxBackups))
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/kubetrail/kubetrail/event/auditfields"
 	"github.com/kubetrail/kubetrail/inputs"
@@ -44,7 +45,7 @@ func New(cfg *Config, set pipeline.Settings) (*Input, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditlog %q: path %s: %w", set.Name, cfg.Path, err)
 	}
-	m, err := newMetrics(set.Metrics, set.Name)
+	m, err := newMetrics(set.Metrics, set.Name, cfg.MaxBackups != nil && *cfg.MaxBackups > 0)
 	if err != nil {
 		return nil, fmt.Errorf("auditlog %q: %w", set.Name, err)
 	}
@@ -57,9 +58,10 @@ func New(cfg *Config, set pipeline.Settings) (*Input, error) {
 		met:       m,
 		names:     newNamer(path),
 		ckptPath:  filepath.Join(set.StateDir, "inputs", set.Name, "checkpoint.json"),
+		handPath:  filepath.Join(set.StateDir, "inputs", set.Name, "handed"),
 		extract:   auditfields.Extract,
 		ckptEvery: defaultCheckpointEvery,
-		gzStall:   defaultGzipStall,
+		gzStall:   time.Duration(c.GzipStallTimeout),
 	}
 	return in, nil
 }

@@ -30,6 +30,7 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 		t.st.cur = nil
 		t.st.mu.Unlock()
 	}()
+	t.gapBefore(e)
 	src, err := t.open(e, start)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		// A .gz that does not reach the committed offset yet.
@@ -207,13 +208,53 @@ func (t *tailer) finish(ctx context.Context, src *source) error {
 	t.st.mu.Lock()
 	e.readDone = true
 	stamp := e.stamp
+	rotated := false // a backup stamped after e became the active file exists
+	for s := range t.stamps {
+		if s > e.after {
+			rotated = true
+		}
+	}
 	t.st.mu.Unlock()
 	t.log.Debug("file read to its end", slog.String("path", src.path), slog.Int64("offset", l.consumed))
 	if src.active && stamp == "" {
-		t.log.Info("the active file was replaced or removed without a lumberjack rename; continuing with the next file",
-			slog.String("path", src.path), slog.Int64("offset", l.consumed))
+		if rotated && src.f != nil && src.deleted() {
+			t.log.Info("the active file was rotated and its backup deleted before the input saw the backup; it was read to its end through the open file",
+				slog.String("path", src.path), slog.Int64("offset", l.consumed))
+		} else {
+			t.log.Info("the active file was replaced or removed without a lumberjack rename; continuing with the next file",
+				slog.String("path", src.path), slog.Int64("offset", l.consumed))
+		}
 	}
 	return nil
+}
+
+// deleted reports whether the open file has no name left.
+func (s *source) deleted() bool {
+	fi, err := s.f.Stat()
+	return err == nil && links(fi) == 0
+}
+
+// gapBefore reports, when the reader comes to e, that the file before it
+// was gone when e was discovered (see reportGap).
+func (t *tailer) gapBefore(e *entry) {
+	t.st.mu.Lock()
+	gap := e.gapBefore
+	prevPath, prevLast := t.lastPath, t.lastTime
+	if gap && prevLast == "" {
+		for i, x := range t.st.chain {
+			if x == e && i > 0 {
+				p := t.st.chain[i-1]
+				prevPath, prevLast = p.path, p.lastTime
+				if p.delivered > p.committed {
+					prevLast = p.deliveredTime
+				}
+			}
+		}
+	}
+	t.st.mu.Unlock()
+	if gap {
+		t.reportGap(e, prevPath, prevLast)
+	}
 }
 
 // deadLetterTail dead-letters what is buffered after the last whole line of

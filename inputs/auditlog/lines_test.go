@@ -297,8 +297,8 @@ func (s *blockingSink) Write(ctx context.Context, evs []event.Event, durable fun
 	return s.rec.Write(ctx, evs, durable)
 }
 
-// With no checkpoint, backups already on disk are history: start_at
-// beginning reads the active file from its first byte only.
+// With no checkpoint, backups already on disk are history for start_at
+// active_file: it reads the active file from its first byte only.
 func TestFirstStartSkipsExistingBackups(t *testing.T) {
 	h := newHarness(t)
 	h.mkdir()
@@ -310,7 +310,7 @@ func TestFirstStartSkipsExistingBackups(t *testing.T) {
 	rotate(t, l)
 	writeLines(t, l, lines[200:300])
 	sink := &recSink{}
-	r := h.start(sink)
+	r := h.start(sink, func(c *Config) { c.StartAt = StartActiveFile })
 	writeLines(t, l, lines[300:])
 	eventually(t, 10*time.Second, func() bool { return sink.count() >= 200 }, "active file")
 	settle()

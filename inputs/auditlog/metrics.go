@@ -24,9 +24,13 @@ type metrics struct {
 	lostFiles  prometheus.Counter
 	deadLetter *prometheus.CounterVec // reason
 	lag        prometheus.Gauge
+	// Closeness to loss: the oldest file not read yet (other than the open
+	// one), its unread bytes and age, and with max_backups the rotations
+	// lumberjack can still do before it deletes it (nil without).
+	riskBytes, riskAge, riskRotations prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, name string, maxBackups bool) (*metrics, error) {
 	l := prometheus.Labels{"input": name}
 	counter := func(n, help string) (prometheus.Counter, error) {
 		v, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: help}, []string{"input"}))
@@ -82,6 +86,28 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		return nil, fmt.Errorf("metric kubetrail_input_lag_bytes is already registered as a %T", lag)
 	}
 	m.lag = lv.With(l)
+	gauge := func(n, help string) (prometheus.Gauge, error) {
+		v, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: help}, []string{"input"}))
+		if err != nil {
+			return nil, err
+		}
+		gv, ok := v.(*prometheus.GaugeVec)
+		if !ok {
+			return nil, fmt.Errorf("metric %s is already registered as a %T", n, v)
+		}
+		return gv.With(l), nil
+	}
+	if m.riskBytes, err = gauge("kubetrail_input_oldest_unread_bytes", "Unread bytes of the oldest file not read yet (other than the one open), the next one lumberjack can delete; 0 when the input is caught up."); err != nil {
+		return nil, err
+	}
+	if m.riskAge, err = gauge("kubetrail_input_oldest_unread_age_seconds", "Age of the first unread event of the oldest file not read yet (other than the one open); 0 when the input is caught up."); err != nil {
+		return nil, err
+	}
+	if maxBackups {
+		if m.riskRotations, err = gauge("kubetrail_input_rotations_before_loss", "Rotations lumberjack can still do before it deletes the oldest file not read yet (from max_backups; 0: the next rotation loses data; +Inf when caught up)."); err != nil {
+			return nil, err
+		}
+	}
 	return &m, nil
 }
 

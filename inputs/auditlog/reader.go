@@ -206,6 +206,17 @@ func (t *tailer) deadLetter(src *source, off int64, raw []byte, size int64, labe
 	t.in.met.deadLetter.WithLabelValues(label).Inc()
 }
 
+// recordHanded rewrites the handed record after a hand-over.
+func (t *tailer) recordHanded(src *source) {
+	t.st.mu.Lock()
+	r := handedRecord{id: src.e.id, off: t.lines.consumed, seen: t.lines.pos, lastTime: t.lastTime, key: src.e.key()}
+	t.st.mu.Unlock()
+	t.lastPath = src.path
+	if err := t.handed.write(r); err != nil {
+		t.log.Warn("cannot record how far the pipeline has the events; loss accounting after a crash may count delivered bytes", slog.Any("error", err))
+	}
+}
+
 // flush hands the batch to the sink and queues its commit mark; with no
 // events, it queues a ready mark when lines were handled (dead-lettered)
 // since the last one.
@@ -219,15 +230,19 @@ func (t *tailer) flush(ctx context.Context, src *source) error {
 		if l.consumed != l.marked {
 			t.st.push(&mark{e: src.e, off: l.consumed, ready: true})
 			l.marked = l.consumed
+			t.recordHanded(src)
 		}
 		return nil
 	}
-	m := &mark{e: src.e, off: l.consumed}
+	last := string(l.events[len(l.events)-1].Meta.StageTimestamp)
+	m := &mark{e: src.e, off: l.consumed, last: last}
 	t.st.push(m)
 	if err := t.sink.Write(ctx, l.events, func() { t.st.ack(m) }); err != nil {
 		t.st.abandon(m)
 		return fmt.Errorf("hand %d events to the pipeline: %w", len(l.events), err)
 	}
+	t.lastTime = last
+	t.recordHanded(src)
 	t.in.met.events.Add(float64(len(l.events)))
 	l.marked = l.consumed
 	l.events = l.events[:0]

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -15,6 +16,7 @@ func (t *tailer) reconcile(l *listing) {
 	st := t.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	t.stamps = l.stamps
 	cur := st.cur
 	waiting, changed := false, false
 	// A .gz that stays truncated or corrupt for too long is left out, so
@@ -44,17 +46,21 @@ func (t *tailer) reconcile(l *listing) {
 			}
 		}
 	}
+	seen := make(map[*entry]bool)
 	var missing []*entry
 	for _, e := range st.chain {
 		c, res := bestMatch(e, l)
+		e.gone = res == noMatch && e != cur
 		switch res {
 		case isMatch:
 			if t.update(e, c) {
 				changed = true
 			}
 			used[c] = true
+			seen[e] = true
 		case undetermined:
 			waiting = true
+			seen[e] = true
 		default:
 			if e != cur && !e.readDone && !e.finished {
 				missing = append(missing, e)
@@ -71,17 +77,41 @@ func (t *tailer) reconcile(l *listing) {
 			}
 		}
 	}
+	if st.history == nil {
+		// A checkpoint of an older agent: backups up to its cutoff that are
+		// not in the chain are history.
+		horizon := st.horizonLocked()
+		st.history = make(map[string]bool)
+		for _, g := range l.groups {
+			if g.stamp <= horizon && !used[g.best()] {
+				st.history[g.stamp] = true
+			}
+		}
+		for stamp := range l.stamps {
+			if stamp <= horizon && byStamp(l, stamp) == nil {
+				st.history[stamp] = true // skipped by the scan: below the cutoff
+			}
+		}
+		changed = true
+	}
+	if l.stable {
+		for stamp := range st.history {
+			if !l.stamps[stamp] {
+				delete(st.history, stamp) // deleted by lumberjack: forget it
+				changed = true
+			}
+		}
+	}
 	// Unknown files. Pending .gz files block conclusions until they can be
 	// identified (or stalled long enough to be called corrupt).
-	horizon := st.horizonLocked()
 	var fresh []*candidate
 	for _, g := range l.groups {
 		c := g.best()
 		if c == nil || used[c] {
 			continue
 		}
-		if g.stamp <= horizon {
-			continue // history
+		if st.history[g.stamp] {
+			continue // read already, or there before the first start
 		}
 		if c.gz && (c.pending() || c.gzErr != nil) {
 			waiting = true
@@ -97,14 +127,10 @@ func (t *tailer) reconcile(l *listing) {
 		// could not be recognised after lumberjack gzips it.
 		fresh = append(fresh, a)
 	}
-	if l.stable && !waiting {
-		for _, e := range missing {
-			t.lostLocked(e)
-			changed = true
-		}
-	}
+	var added []*entry
 	for _, c := range fresh {
-		e := &entry{id: newIdentity(c.dev, c.ino, c.prefix), path: c.path, stamp: c.stamp, size: c.usize}
+		e := &entry{id: newIdentity(c.dev, c.ino, c.prefix), path: c.path, stamp: c.stamp, size: c.usize,
+			firstTime: firstEventTime(c.prefix), mtime: c.mtime}
 		if c.stamp == "" {
 			e.after = l.newest
 		} else {
@@ -112,12 +138,41 @@ func (t *tailer) reconcile(l *listing) {
 		}
 		t.log.Debug("new file", slog.String("path", c.path), slog.String("identity", e.id.String()))
 		st.addLocked(e)
+		seen[e] = true
+		added = append(added, e)
 		changed = true
+	}
+	if len(added) > 0 {
+		st.sortLocked()
+		// A new file whose predecessor in the chain is gone may have had
+		// more predecessors that lumberjack deleted before the input saw
+		// them (it deletes the oldest first).
+		for i, e := range st.chain {
+			if i > 0 && slices.Contains(added, e) && !seen[st.chain[i-1]] {
+				e.gapBefore = true
+			}
+		}
+	}
+	if l.stable && !waiting {
+		for _, e := range missing {
+			t.lostLocked(e)
+			changed = true
+		}
 	}
 	if changed {
 		st.sortLocked()
+		st.pruneLocked()
 		st.changedLocked()
 	}
+}
+
+func byStamp(l *listing, stamp string) *group {
+	for _, g := range l.groups {
+		if g.stamp == stamp {
+			return g
+		}
+	}
+	return nil
 }
 
 // bestMatch finds e's file in the listing: the plain file with its inode
@@ -182,39 +237,23 @@ func (t *tailer) update(e *entry, c *candidate) bool {
 	} else if e.size < 0 && c.usize >= 0 {
 		e.size = c.usize
 	}
+	if e.firstTime == "" {
+		e.firstTime = firstEventTime(c.prefix)
+	}
+	e.mtime = c.mtime
 	return e.path != before.path || e.stamp != before.stamp || e.size != before.size || e.id != before.id
 }
 
 // lostLocked reports a file that disappeared before it was read to its end,
 // and drops it from the chain.
 func (t *tailer) lostLocked(e *entry) {
-	t.reportLostLocked(e, e.committed, "audit log file disappeared before it was read to its end (deleted by maxbackup/maxage while the input was behind or stopped?)")
+	t.reportLostLocked(e, e.committed, "audit log file disappeared before it was read to its end (deleted by lumberjack's maxbackup/maxage while the input was behind, stalled or stopped)")
 	for i, x := range t.st.chain {
 		if x == e {
 			t.st.dropLocked(i)
 			break
 		}
 	}
-}
-
-// reportLostLocked logs and counts what is lost of e beyond offset off. A
-// file that was read up to its size at last sight is only warned about:
-// whatever was appended to it after that sight cannot be known.
-func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
-	attrs := []any{slog.String("path", e.path), slog.String("identity", e.id.String()),
-		slog.Int64("committed_offset", off), slog.Int64("size_at_last_sight", e.size)}
-	if e.size >= 0 && off >= e.size {
-		t.log.Warn(why+"; it had been read up to its size when last seen, anything appended after that is lost", attrs...)
-		return
-	}
-	t.in.met.lostFiles.Inc()
-	if e.size >= 0 {
-		t.in.met.lostBytes.Add(float64(e.size - off))
-		attrs = append(attrs, slog.Int64("bytes_lost", e.size-off))
-	} else {
-		attrs = append(attrs, slog.String("bytes_lost", "unknown"))
-	}
-	t.log.Error(why+": its unread lines are lost", attrs...)
 }
 
 // gzipStalled reports a .gz that stays truncated or corrupt for longer than

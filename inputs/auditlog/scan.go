@@ -99,9 +99,10 @@ func (g *group) best() *candidate {
 
 // listing is one scan of the directory.
 type listing struct {
-	active *candidate // nil when the active file does not exist
-	groups []*group   // backups with stamp >= the scan's cutoff, oldest first
-	newest string     // newest backup stamp in the directory, cutoff or not
+	active *candidate      // nil when the active file does not exist
+	groups []*group        // backups with stamp >= the scan's cutoff, oldest first
+	newest string          // newest backup stamp in the directory, skipped or not
+	stamps map[string]bool // every backup stamp in the directory
 	// stable is false when the directory changed while it was being listed
 	// (a file vanished between listing and stat): the caller lists again
 	// before concluding that anything is missing.
@@ -155,12 +156,12 @@ func newScanner(n namer) *scanner {
 // errNoDir reports that the directory does not exist (yet).
 var errNoDir = errors.New("directory does not exist")
 
-// list scans the directory. Backups stamped before cutoff are history and
+// list scans the directory. Backups for which skip is true are history and
 // are neither stat'ed nor fingerprinted. The active file is looked at first,
 // so that a backup newer than it cannot be in the same listing unless it is
 // the active file itself renamed meanwhile.
-func (s *scanner) list(cutoff string) (*listing, error) {
-	l := &listing{stable: true}
+func (s *scanner) list(skip func(stamp string) bool) (*listing, error) {
+	l := &listing{stable: true, stamps: make(map[string]bool)}
 	act, err := s.look(s.names.active, "", false)
 	switch {
 	case err == nil:
@@ -186,7 +187,8 @@ func (s *scanner) list(cutoff string) (*listing, error) {
 		if stamp > l.newest {
 			l.newest = stamp
 		}
-		if stamp < cutoff {
+		l.stamps[stamp] = true
+		if skip != nil && skip(stamp) {
 			continue
 		}
 		c, err := s.look(filepath.Join(s.names.dir, de.Name()), stamp, gz)

@@ -24,7 +24,23 @@ type entry struct {
 	finished  bool  // read to its end after rotation, and that end committed
 	seq       uint64
 
+	// firstTime is the stageTimestamp of its first event, lastTime that of
+	// the last committed one ("" when unknown).
+	firstTime, lastTime string
+	// delivered: a run killed before its checkpoint caught up had handed
+	// the events up to here to the pipeline (see handed.go); deliveredAll:
+	// all of it. Used only to account for a loss, never to skip reading.
+	delivered     int64
+	deliveredTime string
+	deliveredAll  bool
+
 	readDone bool // read to its end by the reader; the finishing mark is queued
+	// gapBefore: when this file was discovered, the file before it in the
+	// chain was gone already, so files between the two may have been
+	// deleted before the input saw them.
+	gapBefore bool
+	mtime     time.Time // at last sight, for the age gauge
+	gone      bool      // not found in the last scan
 }
 
 // key orders entries and backups in time: a backup's stamp, or for a file
@@ -54,13 +70,22 @@ type mark struct {
 	off      int64
 	finished bool
 	ready    bool
+	last     string // stageTimestamp of the last event before off, if any
 }
 
 // state is the chain of known files and the commit queue.
 type state struct {
-	mu      sync.Mutex
-	chain   []*entry // in key order
-	cutoff  string   // backups stamped <= cutoff are history
+	mu    sync.Mutex
+	chain []*entry // in key order
+	// cutoff: backups stamped <= cutoff are history, in checkpoints written
+	// before history (below) existed; kept up to date for older agents.
+	cutoff string
+	// history is the stamps of the backups in the directory that are read
+	// or were there before the first start (start_at end or active_file):
+	// a backup not in the chain is new unless its stamp is here, whatever
+	// its stamp (a clock stepped back gives new backups older stamps). nil
+	// until the first scan of a checkpoint that predates it (cutoff applies).
+	history map[string]bool
 	seq     uint64
 	version uint64 // bumped whenever anything persisted changed
 	marks   []*mark
@@ -135,6 +160,9 @@ func (s *state) applyLocked() {
 	for n < len(s.marks) && s.marks[n].ready {
 		m := s.marks[n]
 		m.e.committed = m.off
+		if m.last != "" {
+			m.e.lastTime = m.last
+		}
 		if m.finished {
 			m.e.finished = true
 		}
@@ -145,21 +173,39 @@ func (s *state) applyLocked() {
 		return
 	}
 	s.marks = s.marks[n:]
-	// Keep one finished file as the anchor of the chain's history; drop
-	// older finished ones.
-	for len(s.chain) >= 2 && s.chain[0].finished && s.chain[1].finished {
-		s.dropLocked(0)
-	}
+	s.pruneLocked()
 	s.changedLocked()
+}
+
+// pruneLocked drops finished files from the chain, keeping the newest
+// finished one as the anchor of the chain's history. A file is kept until
+// its backup stamp is known (or it is gone), so that its backup, when it
+// shows up, is recognised as read rather than taken for a new file.
+func (s *state) pruneLocked() {
+	for i := 0; i+1 < len(s.chain); {
+		e := s.chain[i]
+		if e.finished && s.chain[i+1].finished && (e.stamp != "" || e.gone) {
+			s.dropLocked(i)
+			continue
+		}
+		if !e.finished {
+			break
+		}
+		i++
+	}
 }
 
 // dropLocked removes chain[i], moving the history cutoff past it when it
 // was the oldest.
 func (s *state) dropLocked(i int) {
+	e := s.chain[i]
 	if i == 0 {
-		if h := s.chain[0].horizon(); h > s.cutoff {
+		if h := e.horizon(); h > s.cutoff {
 			s.cutoff = h
 		}
+	}
+	if e.stamp != "" && s.history != nil {
+		s.history[e.stamp] = true
 	}
 	s.chain = append(s.chain[:i], s.chain[i+1:]...)
 }

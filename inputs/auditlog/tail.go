@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -21,7 +22,6 @@ import (
 
 const (
 	defaultCheckpointEvery = 10 * time.Millisecond
-	defaultGzipStall       = time.Minute
 	// scanEveryPolls: the discovery goroutine rescans the directory at
 	// least every this many poll intervals, for notifications that got lost.
 	scanEveryPolls = 4
@@ -36,6 +36,7 @@ type Input struct {
 	met      *metrics
 	names    namer
 	ckptPath string
+	handPath string // the handed record (handed.go)
 
 	// Swappable in tests and benchmarks.
 	extract   func([]byte, *event.Meta) error
@@ -52,6 +53,16 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	if err != nil {
 		return fmt.Errorf("auditlog %q: %w", in.set.Name, err)
 	}
+	if r, ok := loadHanded(in.handPath); ok && had {
+		// The last run was killed: what it had handed to the pipeline is
+		// in the buffers even where the checkpoint lags.
+		st.mu.Lock()
+		if st.applyHanded(r) {
+			in.log.Info("the last run did not stop cleanly; its buffers hold events past the checkpoint, which loss accounting takes into account",
+				slog.Int64("handed_offset", r.off))
+		}
+		st.mu.Unlock()
+	}
 	poll := time.Duration(in.cfg.PollInterval)
 	waited, err := waitDir(ctx, in.names.dir, poll, in.log)
 	if err != nil {
@@ -65,6 +76,7 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	cp := &checkpointer{path: in.ckptPath, active: in.cfg.Path, st: st, every: in.ckptEvery}
 	t := newTailer(in, st, sink, wt)
 	defer t.tick.Stop()
+	defer t.handed.close()
 
 	// A directory created after the start holds nothing from before it:
 	// with no checkpoint, all of it is read (start_at has nothing to skip).
@@ -73,6 +85,12 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 		// The first position is durable before anything is read: a crash
 		// right after must not apply start_at again.
 		err = cp.save()
+	}
+	if err == nil {
+		// The last run's handed record is in the checkpoint now.
+		if rmErr := t.handed.remove(); rmErr != nil {
+			in.log.Warn("cannot remove the handed record", slog.Any("error", rmErr))
+		}
 	}
 	if err == nil && in.onStarted != nil {
 		in.onStarted(t)
@@ -101,6 +119,11 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	if saveErr := cp.save(); saveErr != nil {
 		return fmt.Errorf("auditlog %q: %w", in.set.Name, saveErr)
 	}
+	// A clean stop: the checkpoint says what the buffers made durable, and
+	// acknowledgements that did not come mean the events are not there.
+	if rmErr := t.handed.remove(); rmErr != nil {
+		in.log.Warn("cannot remove the handed record", slog.Any("error", rmErr))
+	}
 	if err != nil && ctx.Err() == nil && !errors.Is(err, errStopped) {
 		return fmt.Errorf("auditlog %q: %w", in.set.Name, err)
 	}
@@ -124,13 +147,21 @@ type tailer struct {
 	lines *lines
 	tick  *time.Ticker
 	fpBuf []byte
+	// handed records how far the current file was handed to the pipeline;
+	// lastTime is the stageTimestamp of the last event handed over.
+	handed   *handedWriter
+	lastTime string
+	lastPath string // the file lastTime comes from
 	// curPos is the reader's position in the open file, for the lag gauge.
 	curPos atomic.Int64
+	// stamps are the backup stamps of the last scan (guarded by st.mu).
+	stamps map[string]bool
 
-	scanMu   sync.Mutex // guards the fields below
-	sc       *scanner
-	gzWatch  map[string]gzStall
-	noDirLog bool
+	scanMu     sync.Mutex // guards the fields below
+	sc         *scanner
+	gzWatch    map[string]gzStall
+	noDirLog   bool
+	waitActive bool // "waiting for" the active file was logged
 }
 
 func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tailer {
@@ -141,6 +172,7 @@ func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tail
 		tick:    time.NewTicker(time.Duration(in.cfg.PollInterval)),
 		gzWatch: make(map[string]gzStall),
 		fpBuf:   make([]byte, fpMax),
+		handed:  newHandedWriter(in.handPath),
 	}
 }
 
@@ -148,9 +180,14 @@ func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tail
 // first start, picks the active file and where to start in it. fresh says
 // the directory did not exist when Run started.
 func (t *tailer) start(ctx context.Context, had, fresh bool) error {
-	if !had && !fresh {
+	if !had {
+		t.st.mu.Lock()
+		t.st.history = make(map[string]bool)
+		t.st.mu.Unlock()
+	}
+	if !had && !fresh && t.in.cfg.StartAt != StartBeginning {
 		t.scanMu.Lock()
-		l, err := t.sc.list("~") // "~" sorts after every stamp: only the newest stamp is wanted
+		l, err := t.sc.list(func(string) bool { return true }) // the names only
 		t.scanMu.Unlock()
 		if err != nil && !errors.Is(err, errNoDir) {
 			return err
@@ -158,6 +195,9 @@ func (t *tailer) start(ctx context.Context, had, fresh bool) error {
 		if l != nil {
 			t.st.mu.Lock()
 			t.st.cutoff = l.newest // backups already there are history
+			for stamp := range l.stamps {
+				t.st.history[stamp] = true
+			}
 			t.st.mu.Unlock()
 		}
 	}
@@ -184,16 +224,39 @@ func (t *tailer) start(ctx context.Context, had, fresh bool) error {
 				}
 				e.committed = off
 			}
-			t.log.Info("no checkpoint: starting", slog.String("path", e.path), slog.String("start_at", string(t.in.cfg.StartAt)), slog.Int64("offset", e.committed))
 		}
 	}
+	// What will be read, by current paths.
 	var files []string
+	var total int64
+	oldest := ""
 	for _, e := range t.st.chain {
-		if !e.finished {
-			files = append(files, fmt.Sprintf("%s@%d", e.path, e.committed))
+		if e.finished || e.readDone {
+			continue
+		}
+		files = append(files, fmt.Sprintf("%s@%d", e.path, e.committed))
+		if e.size > e.committed {
+			total += e.size - e.committed
+		}
+		if oldest == "" {
+			oldest = e.firstTime
+			if e.committed > 0 && e.lastTime != "" {
+				oldest = e.lastTime
+			}
 		}
 	}
-	t.log.Info("audit log input started", slog.String("path", t.in.names.active), slog.Bool("checkpoint", had), slog.Any("files", files))
+	attrs := []any{slog.String("path", t.in.names.active), slog.Bool("checkpoint", had), slog.Any("files", files),
+		slog.Int64("bytes_to_read", total), slog.String("oldest_event", orUnknown(oldest))}
+	if !had {
+		attrs = append(attrs, slog.String("start_at", string(t.in.cfg.StartAt)))
+	}
+	t.log.Info("audit log input started", attrs...)
+	if _, err := os.Stat(t.in.names.active); errors.Is(err, fs.ErrNotExist) {
+		t.log.Info("waiting for "+t.in.names.active+" (the active audit log does not exist yet)", slog.String("path", t.in.names.active))
+		t.scanMu.Lock()
+		t.waitActive = true
+		t.scanMu.Unlock()
+	}
 	t.st.changedLocked()
 	return nil
 }
@@ -337,10 +400,17 @@ func (t *tailer) scan(ctx context.Context) error {
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
 	t.st.mu.Lock()
-	cutoff := t.st.horizonLocked()
+	var skip func(string) bool
+	if t.st.history != nil {
+		known := maps.Clone(t.st.history)
+		skip = func(stamp string) bool { return known[stamp] }
+	} else {
+		cutoff := t.st.horizonLocked()
+		skip = func(stamp string) bool { return stamp < cutoff }
+	}
 	t.st.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		l, err := t.sc.list(cutoff)
+		l, err := t.sc.list(skip)
 		if errors.Is(err, errNoDir) {
 			if !t.noDirLog {
 				t.log.Warn("audit log directory disappeared; waiting for it", slog.String("dir", t.in.names.dir))
@@ -354,6 +424,10 @@ func (t *tailer) scan(ctx context.Context) error {
 		t.noDirLog = false
 		if !l.stable && attempt < 5 && ctx.Err() == nil {
 			continue
+		}
+		if t.waitActive && l.active != nil {
+			t.log.Info("the active audit log appeared", slog.String("path", l.active.path))
+			t.waitActive = false
 		}
 		t.reconcile(l)
 		t.updateLag()
@@ -375,6 +449,7 @@ func (t *tailer) updateLag() {
 			lag += max(e.size-e.committed, 0)
 		}
 	}
+	t.atRiskLocked(t.stamps)
 	t.st.mu.Unlock()
 	t.in.met.lag.Set(float64(lag))
 }

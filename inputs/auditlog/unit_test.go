@@ -27,6 +27,8 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 1000, c.BatchEvents)
 	assert.Equal(t, 1*config.MiB, c.BatchBytes)
 	assert.Equal(t, 256*config.KiB, c.ReadBuffer)
+	assert.Equal(t, config.Duration(time.Minute), c.GzipStallTimeout)
+	assert.Nil(t, c.MaxBackups)
 	assert.ErrorContains(t, c.Validate(), "path: is required")
 }
 
@@ -35,10 +37,12 @@ func TestConfigDecode(t *testing.T) {
 	require.NoError(t, err)
 	c := NewConfig()
 	require.NoError(t, config.Decode("config.yaml", b, c))
+	five := 5
 	assert.Equal(t, &Config{
 		Path: "/var/log/kubernetes/audit/audit.log", StartAt: StartEnd,
 		MaxLineBytes: 8 * config.MiB, PollInterval: config.Duration(500 * time.Millisecond),
 		BatchEvents: 500, BatchBytes: 2 * config.MiB, ReadBuffer: 1 * config.MiB,
+		GzipStallTimeout: config.Duration(2 * time.Minute), MaxBackups: &five,
 	}, c)
 }
 
@@ -47,7 +51,7 @@ func TestConfigInvalid(t *testing.T) {
 	require.NoError(t, err)
 	err = config.Decode("config-bad.yaml", b, NewConfig())
 	require.Error(t, err)
-	for _, want := range []string{"config-bad.yaml:2: start_at", "max_line_bytes", "poll_interval", "batch_events", "read_buffer"} {
+	for _, want := range []string{"config-bad.yaml:2: start_at", "max_line_bytes", "poll_interval", "batch_events", "read_buffer", "gzip_stall_timeout", "max_backups"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	c := NewConfig()

@@ -1,0 +1,226 @@
+package auditlog
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/kubetrail/kubetrail/event/auditfields"
+)
+
+// Loss accounting. A file of the chain that vanishes before it was read to
+// its end is reported once, with:
+//   - the bytes lost: its size at last sight minus what the pipeline has of
+//     it (the committed offset, or further when a killed run had handed more
+//     to the buffers, see handed.go). The figure is exact when the input had
+//     seen the file as a backup (lumberjack writes nothing more to it), and a
+//     lower bound when it was still the active file at last sight (what was
+//     written to it afterwards cannot be known); the log says which;
+//   - the time range of the lost events: from the last event the pipeline
+//     has of it to the first event of the next file still on disk.
+//
+// kubetrail_input_lost_files_total and _lost_bytes_total move by the same
+// amounts. Files that lumberjack created and deleted while the input could
+// not see them (stopped, stalled, far behind) leave no name behind: the
+// input reports the gap they leave (time range, and bytes and files
+// estimated from the write rate of the backups still on disk), without
+// counting the estimate.
+
+// bound says how a reported byte count relates to the truth.
+const (
+	boundExact = "exact"
+	boundLower = "lower_bound"
+)
+
+// reportLostLocked logs and counts what is lost of e beyond offset off.
+func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
+	delivered, last := off, e.lastTime
+	if e.delivered > delivered {
+		delivered, last = e.delivered, e.deliveredTime
+	}
+	attrs := []any{slog.String("path", e.path), slog.String("identity", e.id.String()),
+		slog.Int64("committed_offset", off), slog.Int64("size_at_last_sight", e.size)}
+	if delivered > off {
+		attrs = append(attrs, slog.Int64("delivered_offset", delivered))
+	}
+	if e.deliveredAll {
+		// Read to its end and handed over by a run that was then killed,
+		// before the checkpoint said so: nothing of it is lost.
+		t.log.Info(why+"; it had been read to its end and handed to the pipeline before the last stop, nothing of it is lost", attrs...)
+		return
+	}
+	exact := e.stamp != "" && e.size >= 0
+	lost := int64(0)
+	if e.size >= 0 {
+		lost = max(e.size-delivered, 0)
+	}
+	if exact && lost == 0 {
+		t.log.Info(why+"; it had been read to its end, nothing of it is lost", attrs...)
+		return
+	}
+	bound := boundExact
+	if !exact {
+		bound = boundLower
+	}
+	if last == "" && delivered == 0 {
+		last = e.firstTime
+	}
+	next := t.nextLocked(e)
+	to := ""
+	if next != nil {
+		to = next.firstTime
+	}
+	attrs = append(attrs, slog.Int64("bytes_lost", lost), slog.String("bytes_lost_bound", bound),
+		slog.String("events_from", orUnknown(last)), slog.String("events_to", orUnknown(to)))
+	msg := why + ": its unread lines are lost"
+	if !exact {
+		msg += " (it was the active file when last seen: bytes_lost counts what was seen, whatever was written to it later is lost too)"
+	}
+	if next != nil && next.gapBefore {
+		next.gapBefore = false
+		attrs = append(attrs, t.gapEstimateLocked(last, to)...)
+		msg += "; files rotated after it may also have been deleted unseen (estimate from the write rate)"
+	}
+	t.in.met.lostFiles.Inc()
+	t.in.met.lostBytes.Add(float64(lost))
+	t.log.Error(msg, attrs...)
+}
+
+// reportGap runs when the reader comes to a file whose predecessor was gone
+// when the file was discovered: files between them may have been deleted
+// unseen. prevLast is the last event time handed over before it.
+func (t *tailer) reportGap(e *entry, prevPath, prevLast string) {
+	t.st.mu.Lock()
+	defer t.st.mu.Unlock()
+	if !e.gapBefore {
+		return
+	}
+	e.gapBefore = false
+	attrs := []any{slog.String("after", orUnknown(prevPath)), slog.String("before", e.path),
+		slog.String("events_from", orUnknown(prevLast)), slog.String("events_to", orUnknown(e.firstTime))}
+	est := t.gapEstimateLocked(prevLast, e.firstTime)
+	attrs = append(attrs, est...)
+	t.log.Warn("the file before this one was deleted by lumberjack before the input finished with it; files rotated in between may have been deleted unseen and their events lost (the estimate is not counted in lost_bytes_total)", attrs...)
+}
+
+// gapEstimateLocked estimates the bytes and files written between two event
+// times from the write rate of the backups whose size, first event time
+// and stamp (rotation time) are known.
+func (t *tailer) gapEstimateLocked(from, to string) []any {
+	t0, err0 := time.Parse(time.RFC3339Nano, from)
+	t1, err1 := time.Parse(time.RFC3339Nano, to)
+	if err0 != nil || err1 != nil || !t1.After(t0) {
+		return []any{slog.String("estimated_bytes_lost", "unknown")}
+	}
+	var bytes int64
+	var span time.Duration
+	files := 0
+	for _, e := range t.st.chain {
+		if e.stamp == "" || e.firstTime == "" || e.size <= 0 {
+			continue
+		}
+		first, err := time.Parse(time.RFC3339Nano, e.firstTime)
+		end, err2 := time.Parse(backupLayout, e.stamp)
+		if err != nil || err2 != nil || !end.After(first) {
+			continue
+		}
+		bytes += e.size
+		span += end.Sub(first)
+		files++
+	}
+	if files == 0 || span <= 0 {
+		return []any{slog.String("gap", t1.Sub(t0).String()), slog.String("estimated_bytes_lost", "unknown")}
+	}
+	rate := float64(bytes) / span.Seconds()
+	est := rate * t1.Sub(t0).Seconds()
+	return []any{slog.String("gap", t1.Sub(t0).String()),
+		slog.Int64("estimated_bytes_lost", int64(est)),
+		slog.Float64("estimated_files_lost", math.Round(10*est/(float64(bytes)/float64(files)))/10)}
+}
+
+// nextLocked is the entry after e in the chain, other than e.
+func (t *tailer) nextLocked(e *entry) *entry {
+	for i, x := range t.st.chain {
+		if x == e && i+1 < len(t.st.chain) {
+			return t.st.chain[i+1]
+		}
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// firstEventTime is the stageTimestamp of the first line of prefix (the
+// first bytes of a file), or "" when it holds no whole line.
+func firstEventTime(prefix []byte) string {
+	i := bytes.IndexByte(prefix, '\n')
+	if i < 0 {
+		return ""
+	}
+	var m auditfields.Meta
+	if err := auditfields.Extract(prefix[:i], &m); err != nil {
+		return ""
+	}
+	return string(m.StageTimestamp)
+}
+
+// oldestUnreadLocked is the oldest file not read to its end that is not
+// open: the next one lumberjack can take away. It returns nil when every
+// file but the open one was read.
+func (t *tailer) oldestUnreadLocked() *entry {
+	for _, e := range t.st.chain {
+		if !e.readDone && !e.finished && e != t.st.cur {
+			return e
+		}
+	}
+	return nil
+}
+
+// atRiskLocked fills the closeness-to-loss gauges.
+func (t *tailer) atRiskLocked(stamps map[string]bool) {
+	m := t.in.met
+	e := t.oldestUnreadLocked()
+	if e == nil {
+		m.riskBytes.Set(0)
+		m.riskAge.Set(0)
+		if m.riskRotations != nil {
+			m.riskRotations.Set(math.Inf(1))
+		}
+		return
+	}
+	m.riskBytes.Set(float64(max(e.size-e.committed, 0)))
+	age := 0.0
+	since := e.lastTime
+	if since == "" || e.committed == 0 {
+		since = e.firstTime
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, since); err == nil {
+		age = time.Since(ts).Seconds()
+	} else if !e.mtime.IsZero() {
+		age = time.Since(e.mtime).Seconds()
+	}
+	m.riskAge.Set(max(age, 0))
+	if m.riskRotations == nil || stamps == nil {
+		return
+	}
+	// Lumberjack keeps the max_backups newest backups: the file at rank r
+	// (1 = newest) goes at the (max_backups-r+1)th rotation from now.
+	rank := 0 // not a backup yet: the next rotation makes it rank 1
+	if e.stamp != "" {
+		for s := range stamps {
+			if s >= e.stamp {
+				rank++
+			}
+		}
+	}
+	m.riskRotations.Set(float64(max(*t.in.cfg.MaxBackups-rank, 0)))
+}
+
+func (e *entry) String() string { return fmt.Sprintf("%s@%d", e.path, e.committed) }
