@@ -27,7 +27,7 @@ type checkpointFile struct {
 	// History lists the stamps of the backups in the directory that were
 	// read or were there before the first start (absent in checkpoints of
 	// older agents: HistoryThrough applies then).
-	History []string `json:"history,omitempty"`
+	History []string `json:"history"`
 	// Files in chain order, oldest first.
 	Files []checkpointEntry `json:"files"`
 }
