@@ -199,3 +199,33 @@ func TestClockSteppedBack(t *testing.T) {
 	require.NoError(t, r2.stop(t))
 	assert.Zero(t, r2.metric("kubetrail_input_lost_files_total"))
 }
+
+// The start log names files where they are now, and says it waits for the
+// active file while it does not exist.
+func TestStartLogs(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	sink1 := &recSink{}
+	r1 := h.start(sink1)
+	assert.Len(t, h.logs.find(slog.LevelInfo, "waiting for "+h.path), 1)
+	lines := genLines(t, 300, 56)
+	l := h.logger(false, 0)
+	writeLines(t, l, lines[:100])
+	eventually(t, 10*time.Second, func() bool { return sink1.count() == 100 }, "first lines")
+	assert.Len(t, h.logs.find(slog.LevelInfo, "the active audit log appeared", h.path), 1)
+	require.NoError(t, r1.stop(t))
+
+	writeLines(t, l, lines[100:200])
+	rotate(t, l)
+	writeLines(t, l, lines[200:])
+	backups, _ := filepath.Glob(filepath.Join(h.dir, "audit-*.log"))
+	require.Len(t, backups, 1)
+	sink2 := &recSink{}
+	r2 := h.start(sink2)
+	eventually(t, 10*time.Second, func() bool { return sink2.count() == 200 }, "the rest")
+	require.NoError(t, r2.stop(t))
+	started := h.logs.find(slog.LevelInfo, "audit log input started", "checkpoint=true")
+	require.Len(t, started, 1)
+	assert.Contains(t, started[0], "files=["+backups[0]+"@"+itoa(size(lines[:100]))+" "+h.path+"@0]")
+	assert.Contains(t, started[0], "bytes_to_read="+itoa(size(lines[100:])))
+}

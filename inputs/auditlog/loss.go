@@ -81,6 +81,7 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 	if next != nil && next.gapBefore {
 		next.gapBefore = false
 		attrs = append(attrs, t.gapEstimateLocked(last, to)...)
+		t.in.met.gaps.Inc()
 		msg += "; files rotated after it may also have been deleted unseen (estimate from the write rate)"
 	}
 	t.in.met.lostFiles.Inc()
@@ -100,8 +101,8 @@ func (t *tailer) reportGap(e *entry, prevPath, prevLast string) {
 	e.gapBefore = false
 	attrs := []any{slog.String("after", orUnknown(prevPath)), slog.String("before", e.path),
 		slog.String("events_from", orUnknown(prevLast)), slog.String("events_to", orUnknown(e.firstTime))}
-	est := t.gapEstimateLocked(prevLast, e.firstTime)
-	attrs = append(attrs, est...)
+	attrs = append(attrs, t.gapEstimateLocked(prevLast, e.firstTime)...)
+	t.in.met.gaps.Inc()
 	t.log.Warn("the file before this one was deleted by lumberjack before the input finished with it; files rotated in between may have been deleted unseen and their events lost (the estimate is not counted in lost_bytes_total)", attrs...)
 }
 

@@ -88,8 +88,8 @@ func TestLossChild(t *testing.T) {
 	defer stop()
 	require.NoError(t, in.Run(ctx, sink))
 	r := &run{reg: reg}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "run-"+runID+".metrics"), fmt.Appendf(nil, "%v %v\n",
-		r.metric("kubetrail_input_lost_files_total"), r.metric("kubetrail_input_lost_bytes_total")), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run-"+runID+".metrics"), fmt.Appendf(nil, "%v %v %v\n",
+		r.metric("kubetrail_input_lost_files_total"), r.metric("kubetrail_input_lost_bytes_total"), r.metric("kubetrail_input_loss_gaps_total")), 0o600))
 }
 
 // lossRig writes an audit log with lumberjack (max_backups 3) and runs
@@ -242,7 +242,7 @@ var (
 )
 
 // reports parses run n's loss reports and its counters.
-func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost float64) {
+func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost, gaps float64) {
 	b, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("run-%d.log", n)))
 	require.NoError(r.t, err)
 	for _, line := range strings.Split(string(b), "\n") {
@@ -267,9 +267,9 @@ func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost float64) {
 	}
 	mb, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("run-%d.metrics", n)))
 	require.NoError(r.t, err)
-	_, err = fmt.Sscan(string(mb), &files, &bytesLost)
+	_, err = fmt.Sscan(string(mb), &files, &bytesLost, &gaps)
 	require.NoError(r.t, err)
-	return reps, files, bytesLost
+	return reps, files, bytesLost, gaps
 }
 
 // truth is, per file written, the bytes of its lines that no run delivered.
@@ -292,18 +292,20 @@ func (r *lossRig) truth() []int64 {
 // nothing delivered is counted.
 func (r *lossRig) check(n int, name string) {
 	t := r.t
-	reps, files, counted := r.reports(n)
+	reps, files, counted, gaps := r.reports(n)
 	truth := r.truth()
 	byName := map[string]int{}
 	for i, nm := range r.names {
 		byName[nm] = i
 	}
 	var sumRep, sumExact, sumExactTruth, sumLower, est int64
+	ngaps := 0
 	exactFiles := map[int]bool{}
 	nfiles := 0
 	for _, rep := range reps {
-		if rep.est > 0 {
+		if rep.est >= 0 {
 			est += rep.est
+			ngaps++
 		}
 		if rep.bytes < 0 {
 			continue
@@ -336,6 +338,8 @@ func (r *lossRig) check(n int, name string) {
 	assert.Equal(t, float64(nfiles), files, "%s: lost_files_total matches the reports", name)
 	assert.Equal(t, float64(sumRep), counted, "%s: lost_bytes_total matches the reports", name)
 	assert.LessOrEqual(t, sumRep, total, "%s: delivered bytes counted as lost", name)
+	assert.Equal(t, float64(ngaps), gaps, "%s: loss_gaps_total matches the gap reports", name)
+	assert.Equal(t, 1, ngaps, "%s: the files never seen leave one gap report", name)
 	t.Logf("%s: true loss %d bytes in %d files; reported %d bytes in %d files (exact: %d vs true %d in %d files; lower bounds: %d, true %d in the other files); estimate for the range after the last exact file: %d bytes (%.0f%% of %d)",
 		name, total, lostFiles, sumRep, nfiles, sumExact, sumExactTruth, len(exactFiles), sumLower, rest, est, 100*float64(est)/float64(max(rest, 1)), rest)
 }
@@ -422,3 +426,38 @@ func lossScenario(t *testing.T, how syscall.Signal) {
 func TestLossWhileStopped(t *testing.T) { lossScenario(t, syscall.SIGTERM) }
 func TestLossWhileKilled(t *testing.T)  { lossScenario(t, syscall.SIGKILL) }
 func TestLossWhileStalled(t *testing.T) { lossScenario(t, syscall.SIGSTOP) }
+
+// Stalled (SIGSTOP) while caught up in the active file: lumberjack renames
+// it and, eight rotations later, deletes its backup. Continued, the child
+// reads the rest of it through its open descriptor (nothing of it is lost),
+// says so instead of calling it replaced without a rename, and reports the
+// gap of the files it never saw with an estimate.
+func TestStallOnActiveFile(t *testing.T) {
+	r := newLossRig(t)
+	r.start(0)
+	r.write(100)
+	r.waitDelivered()
+	r.signal(syscall.SIGSTOP)
+	r.write(100) // written while stalled, to the file it has open
+	for range 8 {
+		r.rotate()
+		for range 200 {
+			r.write(1)
+			time.Sleep(500 * time.Microsecond)
+		}
+	}
+	r.pruned()
+	r.signal(syscall.SIGCONT)
+	r.waitDelivered()
+	r.signal(syscall.SIGTERM)
+	d := r.delivered()
+	for _, l := range r.lines[:200] {
+		require.True(t, d[auditID(l)], "the stalled file is read to its end")
+	}
+	r.check(1, "stalled on the active file")
+	b, err := os.ReadFile(filepath.Join(r.dir, "run-1.log"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "without a lumberjack rename")
+	assert.Contains(t, string(b), "rotated and its backup deleted before the input saw the backup")
+	assert.Contains(t, string(b), "estimated_files_lost=")
+}

@@ -22,6 +22,7 @@ type metrics struct {
 	rotations  prometheus.Counter
 	lostBytes  prometheus.Counter
 	lostFiles  prometheus.Counter
+	gaps       prometheus.Counter
 	deadLetter *prometheus.CounterVec // reason
 	lag        prometheus.Gauge
 	// Closeness to loss: the oldest file not read yet (other than the open
@@ -58,6 +59,9 @@ func newMetrics(reg prometheus.Registerer, name string, maxBackups bool) (*metri
 		return nil, err
 	}
 	if m.lostFiles, err = counter("kubetrail_input_lost_files_total", "Files that disappeared before they were fully read."); err != nil {
+		return nil, err
+	}
+	if m.gaps, err = counter("kubetrail_input_loss_gaps_total", "Places in the chain where files may have been deleted before the input saw them (the log line has the time range and an estimate of the bytes)."); err != nil {
 		return nil, err
 	}
 	dl, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
