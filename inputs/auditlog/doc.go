@@ -9,10 +9,20 @@
 // bytes, so an inode reused by another file is not mistaken for a known one
 // and a backup that lumberjack gzipped (new inode, same content) is resumed
 // where reading stopped. Offsets are committed to a checkpoint only after the
-// sink reported the events before them durable. Backups deleted before they
-// were read are reported (log and metrics), never silently skipped.
+// sink reported the events before them durable. Which backups are history
+// (read, or there before a start_at end/active_file first start) is kept as
+// the set of their stamps, not a stamp cutoff, so backups stamped back in
+// time by a clock step are read, in stamp order.
 //
-// With no checkpoint, start_at: beginning reads the active file from its
-// first byte; backups that exist before the first start are history and are
-// not read. start_at: end starts at the active file's end.
+// With no checkpoint, start_at: beginning (the default) reads everything
+// still on disk: every retained backup, plain or gzipped, oldest first by
+// its stamp, then the active file. active_file reads the active file from
+// its first byte only; end starts at its end.
+//
+// Backups deleted before they were read are reported (log and metrics),
+// never silently skipped; see loss.go for what a report holds and how exact
+// it is, and handed.go for how a kill -9 does not make delivered bytes count
+// as lost. Gauges say how close the input is to losing data: the unread
+// bytes and age of the oldest file not read yet and, with max_backups, the
+// rotations left before lumberjack deletes it.
 package auditlog

@@ -282,7 +282,8 @@ func (t *tailer) gzipStalled(c *candidate) bool {
 		}
 		t.in.met.lostFiles.Inc() // none of it is read; its size is not known
 		t.log.Error("ignoring a gzipped backup that is incomplete or corrupt and has not changed for a while; its lines are lost",
-			slog.String("path", c.path), slog.String("problem", reason), slog.Duration("unchanged_for", now.Sub(s.since)))
+			slog.String("path", c.path), slog.String("problem", reason), slog.Duration("unchanged_for", now.Sub(s.since)),
+			slog.Int64("bytes_lost", 0), slog.String("bytes_lost_bound", boundLower), slog.String("events_from", orUnknown(firstEventTime(c.prefix))))
 	}
 	return true
 }
