@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -221,8 +222,12 @@ type checkpointer struct {
 	path, active string
 	st           *state
 	every        time.Duration
-	mu           sync.Mutex // one save at a time: the reader saves too
+	mu           sync.Mutex // one save at a time
 	written      uint64     // version last written
+	// dlq is synced before a checkpoint that may pass lines the input
+	// dead-lettered since the last save (dlqDirty) is written.
+	dlq      interface{ Sync() error }
+	dlqDirty *atomic.Bool
 }
 
 // save writes the current state if it changed since the last save.
@@ -237,6 +242,12 @@ func (c *checkpointer) save() error {
 	}
 	cf := c.st.snapshotLocked(c.active)
 	c.st.mu.Unlock()
+	if c.dlqDirty != nil && c.dlqDirty.Swap(false) {
+		if err := c.dlq.Sync(); err != nil {
+			c.dlqDirty.Store(true)
+			return fmt.Errorf("sync the dead-letter file before committing past its lines: %w", err)
+		}
+	}
 	if err := saveCheckpoint(c.path, cf); err != nil {
 		return err
 	}

@@ -3,10 +3,12 @@ package auditlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,4 +362,40 @@ func TestRotatedWithoutNewline(t *testing.T) {
 	assert.Contains(t, dls[0].Reason, "without a newline")
 	assert.Equal(t, 1.0, r.metric("kubetrail_input_dead_letter_events_total", "reason", reasonNoNewline))
 	assert.Equal(t, 1.0, r.metric("kubetrail_input_rotations_total"))
+}
+
+// The dead-letter file is synced before a checkpoint passes the lines the
+// input dead-lettered, and a failing sync keeps the checkpoint where it was.
+func TestDeadLetterSyncedBeforeCommit(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	lines := genLines(t, 1, 57)
+	var failSync atomic.Bool
+	failSync.Store(true)
+	h.dl.SyncErr = func() error {
+		if failSync.Load() {
+			return errors.New("disk gone")
+		}
+		return nil
+	}
+	appendFile(t, h.path, joinLines([][]byte{lines[0], []byte("garbage")}))
+	sink := &recSink{}
+	r := h.start(sink)
+	eventually(t, 10*time.Second, func() bool { return len(h.dl.Entries()) == 1 }, "dead-lettered")
+	past := []byte(fmt.Sprintf(`"offset": %d`, size(lines)+8))
+	time.Sleep(100 * time.Millisecond)
+	b, _ := os.ReadFile(h.ckptPath())
+	assert.False(t, bytes.Contains(b, past), "committed past an unsynced dead letter")
+	require.Error(t, r.stop(t), "a failing dead-letter sync stops the input")
+
+	failSync.Store(false)
+	r2 := h.start(&recSink{})
+	eventually(t, 10*time.Second, func() bool {
+		b, err := os.ReadFile(h.ckptPath())
+		return err == nil && bytes.Contains(b, past)
+	}, "committed once synced")
+	entries, syncs := h.dl.Synced()
+	assert.Equal(t, len(h.dl.Entries()), entries)
+	assert.Positive(t, syncs)
+	require.NoError(t, r2.stop(t))
 }

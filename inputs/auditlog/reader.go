@@ -203,6 +203,7 @@ func (t *tailer) deadLetter(src *source, off int64, raw []byte, size int64, labe
 		t.log.Error("could not write to the dead-letter file; the line is lost", slog.String("source", source), slog.Any("error", err))
 		return
 	}
+	t.dlqDirty.Store(true)
 	t.in.met.deadLetter.WithLabelValues(label).Inc()
 }
 

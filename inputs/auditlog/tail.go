@@ -73,8 +73,9 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	cp := &checkpointer{path: in.ckptPath, active: in.cfg.Path, st: st, every: in.ckptEvery}
 	t := newTailer(in, st, sink, wt)
+	cp := &checkpointer{path: in.ckptPath, active: in.cfg.Path, st: st, every: in.ckptEvery,
+		dlq: in.set.DeadLetter, dlqDirty: &t.dlqDirty}
 	defer t.tick.Stop()
 	defer t.handed.close()
 
@@ -154,6 +155,8 @@ type tailer struct {
 	lastPath string // the file lastTime comes from
 	// curPos is the reader's position in the open file, for the lag gauge.
 	curPos atomic.Int64
+	// dlqDirty: lines were dead-lettered since the last checkpoint save.
+	dlqDirty atomic.Bool
 	// stamps are the backup stamps of the last scan (guarded by st.mu).
 	stamps map[string]bool
 
