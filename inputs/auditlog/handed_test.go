@@ -1,0 +1,116 @@
+package auditlog
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHandedRecordRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x", "handed")
+	w := newHandedWriter(path)
+	r := handedRecord{id: newIdentity(7, 8, []byte("first line\n")), off: 12345, seen: 20000,
+		lastTime: "2026-11-22T02:24:19.072382Z", key: "2026-11-22T02-24-24.135+"}
+	require.NoError(t, w.write(r))
+	r.off = 99 // rewritten in place, shorter
+	require.NoError(t, w.write(r))
+	got, ok := loadHanded(path)
+	require.True(t, ok)
+	got.id.FPLine = r.id.FPLine // not recorded: matching uses device, inode and hash
+	assert.Equal(t, r, got)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Len(t, b, handedSize)
+
+	// A torn or foreign record is ignored.
+	b[40] ^= 1
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	_, ok = loadHanded(path)
+	assert.False(t, ok)
+	require.NoError(t, os.WriteFile(path, []byte("hello"), 0o600))
+	_, ok = loadHanded(path)
+	assert.False(t, ok)
+	require.NoError(t, w.remove())
+	_, err = os.Stat(path)
+	assert.True(t, os.IsNotExist(err))
+}
+
+func TestApplyHanded(t *testing.T) {
+	chain := func() (*state, []*entry) {
+		st := newState()
+		es := []*entry{
+			{id: newIdentity(1, 1, []byte("a\n")), stamp: "2026-11-22T02-24-24.100", size: 100, committed: 10},
+			{id: newIdentity(1, 2, []byte("b\n")), stamp: "2026-11-22T02-24-24.200", size: 100},
+			{id: newIdentity(1, 3, []byte("c\n")), after: "2026-11-22T02-24-24.200", size: 50},
+		}
+		for _, e := range es {
+			st.addLocked(e)
+		}
+		return st, es
+	}
+	// The record names the second file: the first was handed to its end.
+	st, es := chain()
+	require.True(t, st.applyHanded(handedRecord{id: es[1].id, off: 60, seen: 120, lastTime: "T"}))
+	assert.True(t, es[0].deliveredAll)
+	assert.Equal(t, int64(60), es[1].delivered)
+	assert.Equal(t, "T", es[1].deliveredTime)
+	assert.Equal(t, int64(120), es[1].size)
+	assert.False(t, es[2].deliveredAll)
+	assert.Zero(t, es[2].delivered)
+
+	// A file found after the checkpoint was written: all before it handed.
+	st, es = chain()
+	require.True(t, st.applyHanded(handedRecord{id: newIdentity(1, 4, []byte("d\n")), off: 5, key: "2026-11-22T02-24-24.300+"}))
+	for _, e := range es {
+		assert.True(t, e.deliveredAll)
+	}
+	// A file finished and dropped before the checkpoint: nothing to apply.
+	st, es = chain()
+	assert.False(t, st.applyHanded(handedRecord{id: newIdentity(1, 9, []byte("z\n")), off: 5, key: "2026-11-22T02-24-24.050"}))
+	for _, e := range es {
+		assert.False(t, e.deliveredAll)
+	}
+}
+
+// A checkpoint written before the history set existed (history_through
+// only) goes on treating the backups up to it as history: an upgrade does
+// not read the retained backups again.
+func TestLegacyCheckpointHistory(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	lines := h.history(t, [2]int{1, 2}, 100, 58)
+	sink1 := &recSink{}
+	r1 := h.start(sink1, func(c *Config) { c.StartAt = StartActiveFile })
+	eventually(t, 10*time.Second, func() bool { return sink1.count() == 100 }, "active file")
+	require.NoError(t, r1.stop(t))
+
+	var cf map[string]any
+	b, err := os.ReadFile(h.ckptPath())
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &cf))
+	require.NotEmpty(t, cf["history_through"])
+	delete(cf, "history")
+	b, err = json.Marshal(cf)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(h.ckptPath(), b, 0o600))
+
+	more := genLines(t, 100, 59)
+	l := h.logger(false, 0)
+	writeLines(t, l, more[:50])
+	rotate(t, l)
+	writeLines(t, l, more[50:])
+	sink2 := &recSink{}
+	r2 := h.start(sink2)
+	eventually(t, 10*time.Second, func() bool { return sink2.count() >= 100 }, "new lines")
+	settle()
+	requireLines(t, more, sink2.all())
+	require.NoError(t, r2.stop(t))
+	cf2 := readCheckpoint(t, h)
+	assert.Len(t, cf2.History, 3, "the old backups are history now, by name: %v", cf2.History)
+	_ = lines
+}
