@@ -67,6 +67,7 @@ func TestFirstStartReadsRetainedHistory(t *testing.T) {
 	requireLines(t, lines, sink.all())
 	require.NoError(t, r.stop(t))
 	assert.Zero(t, r.metric("kubetrail_input_lost_files_total"))
+	assert.Zero(t, r.metric("kubetrail_input_rotations_total"), "history read is not rotations followed")
 	total = size(lines)
 	assert.Equal(t, float64(total), r.metric("kubetrail_input_bytes_total"))
 

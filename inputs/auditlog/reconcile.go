@@ -133,7 +133,7 @@ func (t *tailer) reconcile(l *listing) {
 			firstTime: firstEventTime(c.prefix), mtime: c.mtime}
 		if c.stamp == "" {
 			e.after = l.newest
-		} else {
+		} else if !t.history {
 			t.in.met.rotations.Inc() // rotated before the input saw it as the active file
 		}
 		t.log.Debug("new file", slog.String("path", c.path), slog.String("identity", e.id.String()))

@@ -165,6 +165,7 @@ type tailer struct {
 	gzWatch    map[string]gzStall
 	noDirLog   bool
 	waitActive bool // "waiting for" the active file was logged
+	history    bool // the first scan of a first start
 }
 
 func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tailer {
@@ -204,7 +205,10 @@ func (t *tailer) start(ctx context.Context, had, fresh bool) error {
 			t.st.mu.Unlock()
 		}
 	}
-	if err := t.scan(ctx); err != nil {
+	t.history = !had // backups found now are history to read, not rotations followed
+	err := t.scan(ctx)
+	t.history = false
+	if err != nil {
 		return err
 	}
 	t.st.mu.Lock()
