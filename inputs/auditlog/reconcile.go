@@ -8,9 +8,10 @@ import (
 
 // reconcile matches the chain against a directory listing: known files get
 // their new path and stamp, files that disappeared before they were read are
-// reported lost, and files not seen before that are newer than the history
-// horizon join the chain. The entry being read (st.cur) cannot be lost: its
-// file is open. While some .gz cannot be identified yet, nothing is declared
+// reported lost, and files not seen before whose stamp is not history join
+// the chain (whatever their stamp: a clock stepped back stamps new backups
+// before old ones). The entry being read (st.cur) cannot be lost: its file
+// is open. While some .gz cannot be identified yet, nothing is declared
 // lost. The caller holds scanMu.
 func (t *tailer) reconcile(l *listing) {
 	st := t.st

@@ -100,7 +100,7 @@ func (g *group) best() *candidate {
 // listing is one scan of the directory.
 type listing struct {
 	active *candidate      // nil when the active file does not exist
-	groups []*group        // backups with stamp >= the scan's cutoff, oldest first
+	groups []*group        // backups the scan did not skip, oldest first
 	newest string          // newest backup stamp in the directory, skipped or not
 	stamps map[string]bool // every backup stamp in the directory
 	// stable is false when the directory changed while it was being listed
