@@ -30,7 +30,7 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 		t.st.cur = nil
 		t.st.mu.Unlock()
 	}()
-	t.gapBefore(e)
+	t.gapBefore(ctx, e)
 	src, err := t.open(e, start)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		// A .gz that does not reach the committed offset yet.
@@ -236,25 +236,38 @@ func (s *source) deleted() bool {
 
 // gapBefore reports, when the reader comes to e, that the file before it
 // was gone when e was discovered (see reportGap).
-func (t *tailer) gapBefore(e *entry) {
+func (t *tailer) gapBefore(ctx context.Context, e *entry) {
 	t.st.mu.Lock()
-	gap := e.gapBefore
-	prevPath, prevLast := t.lastPath, t.lastTime
-	if gap && prevLast == "" {
+	if !e.gapBefore {
+		t.st.mu.Unlock()
+		return
+	}
+	prev := e.gapAfter
+	if prev == nil {
+		// The file before it is still in the chain (read through its open
+		// descriptor after its name was deleted, or finished).
+		prev = &gapStart{path: t.lastPath, last: t.lastTime}
 		for i, x := range t.st.chain {
 			if x == e && i > 0 {
 				p := t.st.chain[i-1]
-				prevPath, prevLast = p.path, p.lastTime
+				last := p.lastTime
 				if p.delivered > p.committed {
-					prevLast = p.deliveredTime
+					last = p.deliveredTime
 				}
+				g := gapStartOf(p, last)
+				if prev.last != "" {
+					g.path, g.last = prev.path, prev.last
+				}
+				prev = g
 			}
 		}
 	}
 	t.st.mu.Unlock()
-	if gap {
-		t.reportGap(e, prevPath, prevLast)
-	}
+	// Let notifications queued while the input was stalled arrive: they
+	// name the files deleted meanwhile.
+	poll := time.Duration(t.in.cfg.PollInterval)
+	t.wt.settle(ctx, min(max(100*time.Millisecond, 2*poll), time.Second), 2*time.Second)
+	t.reportGap(e, prev)
 }
 
 // deadLetterTail dead-letters what is buffered after the last whole line of

@@ -79,10 +79,10 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 		msg += " (it was the active file when last seen: bytes_lost counts what was seen, whatever was written to it later is lost too)"
 	}
 	if next != nil && next.gapBefore {
-		next.gapBefore = false
-		attrs = append(attrs, t.gapEstimateLocked(last, to)...)
-		t.in.met.gaps.Inc()
-		msg += "; files rotated after it may also have been deleted unseen (estimate from the write rate)"
+		msg += "; files rotated after it may have been deleted unseen too (reported when the input reads on)"
+		// The reader reports the gap after it when it comes to next, once
+		// the filesystem notifications of the meantime have arrived.
+		next.gapAfter = gapStartOf(e, last)
 	}
 	t.in.met.lostFiles.Inc()
 	t.in.met.lostBytes.Add(float64(lost))
@@ -92,18 +92,46 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 // reportGap runs when the reader comes to a file whose predecessor was gone
 // when the file was discovered: files between them may have been deleted
 // unseen. prevLast is the last event time handed over before it.
-func (t *tailer) reportGap(e *entry, prevPath, prevLast string) {
+func (t *tailer) reportGap(e *entry, prev *gapStart) {
 	t.st.mu.Lock()
 	defer t.st.mu.Unlock()
 	if !e.gapBefore {
 		return
 	}
 	e.gapBefore = false
-	attrs := []any{slog.String("after", orUnknown(prevPath)), slog.String("before", e.path),
-		slog.String("events_from", orUnknown(prevLast)), slog.String("events_to", orUnknown(e.firstTime))}
-	attrs = append(attrs, t.gapEstimateLocked(prevLast, e.firstTime)...)
+	attrs := []any{slog.String("after", orUnknown(prev.path)), slog.String("before", e.path),
+		slog.String("events_from", orUnknown(prev.last)), slog.String("events_to", orUnknown(e.firstTime))}
+	attrs = append(attrs, t.gapEstimateLocked(prev.last, e.firstTime)...)
+	attrs = append(attrs, t.deletedUnseenLocked(prev, e)...)
 	t.in.met.gaps.Inc()
 	t.log.Warn("the file before this one was deleted by lumberjack before the input finished with it; files rotated in between may have been deleted unseen and their events lost (the estimate is not counted in lost_bytes_total)", attrs...)
+}
+
+// deletedUnseenLocked names the backups between prev and next that
+// filesystem notifications saw created and that are gone without the input
+// having known them (the input stalled, or fell behind by more than a scan).
+// Without notifications for that time (the agent was not running) it says
+// nothing.
+func (t *tailer) deletedUnseenLocked(prev *gapStart, next *entry) []any {
+	lo, hi := prev.lo, next.stamp
+	if hi == "" {
+		hi = "~" // after every stamp
+	}
+	known := make(map[string]bool, len(t.st.chain))
+	for _, e := range t.st.chain {
+		known[e.stamp] = true
+	}
+	stamps := t.wt.deletedUnseen(lo, hi, func(s string) bool { return t.stamps[s] || known[s] })
+	if prev.skipFirst && len(stamps) > 0 {
+		// The first backup stamped after prev became the active file is
+		// prev itself, renamed.
+		stamps = stamps[1:]
+	}
+	if len(stamps) == 0 {
+		return nil
+	}
+	return []any{slog.Int("files_deleted_unseen", len(stamps)), slog.String("first_deleted_unseen", t.in.names.prefix+stamps[0]+t.in.names.ext),
+		slog.String("last_deleted_unseen", t.in.names.prefix+stamps[len(stamps)-1]+t.in.names.ext)}
 }
 
 // gapEstimateLocked estimates the bytes and files written between two event

@@ -229,16 +229,18 @@ func (r *lossRig) waitDelivered() {
 
 // lossReport is one "disappeared" log line of a child.
 type lossReport struct {
-	path  string
-	bytes int64
-	exact bool
-	est   int64 // estimated_bytes_lost of an unseen gap folded in; -1 none
+	path   string
+	bytes  int64
+	exact  bool
+	est    int64 // estimated_bytes_lost of an unseen gap folded in; -1 none
+	unseen int   // files_deleted_unseen; -1 not said
 }
 
 var (
 	reBytes = regexp.MustCompile(` bytes_lost=(\d+) bytes_lost_bound=(\w+)`)
 	rePath  = regexp.MustCompile(` path=(\S+)`)
-	reEst   = regexp.MustCompile(` estimated_bytes_lost=(\d+)`)
+	reEst    = regexp.MustCompile(` estimated_bytes_lost=(\d+)`)
+	reUnseen = regexp.MustCompile(` files_deleted_unseen=(\d+)`)
 )
 
 // reports parses run n's loss reports and its counters.
@@ -249,14 +251,18 @@ func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost, gaps floa
 		if !strings.Contains(line, "level=ERROR") && !strings.Contains(line, "level=WARN") {
 			continue
 		}
-		rep := lossReport{est: -1}
+		rep := lossReport{est: -1, unseen: -1}
 		if m := reEst.FindStringSubmatch(line); m != nil {
 			rep.est, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		if m := reUnseen.FindStringSubmatch(line); m != nil {
+			rep.unseen, _ = strconv.Atoi(m[1])
 		}
 		m := reBytes.FindStringSubmatch(line)
 		if m == nil {
 			if rep.est >= 0 { // a gap report on its own
-				reps = append(reps, lossReport{bytes: -1, est: rep.est})
+				rep.bytes = -1
+				reps = append(reps, rep)
 			}
 			continue
 		}
@@ -290,7 +296,7 @@ func (r *lossRig) truth() []int64 {
 // within 1% of its file's true loss (the test wants equality), lower
 // bounds are at most the truth, the counters match the reports, and
 // nothing delivered is counted.
-func (r *lossRig) check(n int, name string) {
+func (r *lossRig) check(n int, name string, notified bool) {
 	t := r.t
 	reps, files, counted, gaps := r.reports(n)
 	truth := r.truth()
@@ -299,13 +305,16 @@ func (r *lossRig) check(n int, name string) {
 		byName[nm] = i
 	}
 	var sumRep, sumExact, sumExactTruth, sumLower, est int64
-	ngaps := 0
+	ngaps, unseen := 0, -1
 	exactFiles := map[int]bool{}
 	nfiles := 0
 	for _, rep := range reps {
 		if rep.est >= 0 {
 			est += rep.est
 			ngaps++
+		}
+		if rep.unseen >= 0 {
+			unseen = rep.unseen
 		}
 		if rep.bytes < 0 {
 			continue
@@ -340,8 +349,14 @@ func (r *lossRig) check(n int, name string) {
 	assert.LessOrEqual(t, sumRep, total, "%s: delivered bytes counted as lost", name)
 	assert.Equal(t, float64(ngaps), gaps, "%s: loss_gaps_total matches the gap reports", name)
 	assert.Equal(t, 1, ngaps, "%s: the files never seen leave one gap report", name)
-	t.Logf("%s: true loss %d bytes in %d files; reported %d bytes in %d files (exact: %d vs true %d in %d files; lower bounds: %d, true %d in the other files); estimate for the range after the last exact file: %d bytes (%.0f%% of %d)",
-		name, total, lostFiles, sumRep, nfiles, sumExact, sumExactTruth, len(exactFiles), sumLower, rest, est, 100*float64(est)/float64(max(rest, 1)), rest)
+	if notified {
+		// Stalled, the agent's filesystem notifications named them.
+		assert.Equal(t, lostFiles-nfiles, unseen, "%s: files deleted unseen, by name", name)
+	} else {
+		assert.Equal(t, -1, unseen, "%s: no notifications while it was not running", name)
+	}
+	t.Logf("%s: true loss %d bytes in %d files; reported %d bytes in %d files (exact: %d vs true %d in %d files; lower bounds: %d, true %d in the other files); estimate for the range after the last exact file: %d bytes (%.0f%% of %d); files deleted unseen named by notifications: %d",
+		name, total, lostFiles, sumRep, nfiles, sumExact, sumExactTruth, len(exactFiles), sumLower, rest, est, 100*float64(est)/float64(max(rest, 1)), rest, unseen)
 }
 
 // lossScenario: lumberjack writes at a steady 2,000 lines/s, rotating every
@@ -414,13 +429,13 @@ func lossScenario(t *testing.T, how syscall.Signal) {
 		// It drains file 0 through its open descriptor, reports the rest.
 		r.waitDelivered()
 		r.signal(syscall.SIGTERM)
-		r.check(1, how.String())
+		r.check(1, how.String(), true)
 		return
 	}
 	r.start(0)
 	r.waitDelivered()
 	r.signal(syscall.SIGTERM)
-	r.check(2, how.String())
+	r.check(2, how.String(), false)
 }
 
 func TestLossWhileStopped(t *testing.T) { lossScenario(t, syscall.SIGTERM) }
@@ -454,7 +469,7 @@ func TestStallOnActiveFile(t *testing.T) {
 	for _, l := range r.lines[:200] {
 		require.True(t, d[auditID(l)], "the stalled file is read to its end")
 	}
-	r.check(1, "stalled on the active file")
+	r.check(1, "stalled on the active file", true)
 	b, err := os.ReadFile(filepath.Join(r.dir, "run-1.log"))
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "without a lumberjack rename")

@@ -39,6 +39,9 @@ type entry struct {
 	// chain was gone already, so files between the two may have been
 	// deleted before the input saw them.
 	gapBefore bool
+	// gapAfter describes the file before the gap when it was reported lost
+	// (and dropped from the chain) before the reader came to this one.
+	gapAfter  *gapStart
 	mtime     time.Time // at last sight, for the age gauge
 	gone      bool      // not found in the last scan
 }
@@ -58,6 +61,24 @@ func (e *entry) horizon() string {
 		return e.stamp
 	}
 	return e.after
+}
+
+// gapStart is the file before a gap: its path, the last event of it the
+// pipeline has, and the backup stamps after which the gap starts (its own
+// stamp, or, when it was never seen as a backup, the newest stamp when it
+// became the active file: the first backup after that is the file itself).
+type gapStart struct {
+	path, last string
+	lo         string
+	skipFirst  bool
+}
+
+func gapStartOf(e *entry, last string) *gapStart {
+	g := &gapStart{path: e.path, last: last, lo: e.stamp}
+	if g.lo == "" {
+		g.lo, g.skipFirst = e.after, true
+	}
+	return g
 }
 
 // mark is one commit position in the ordered acknowledgement queue: the

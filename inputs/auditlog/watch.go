@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -22,10 +25,55 @@ type watcher struct {
 	wake chan struct{}     // capacity 1
 	scan chan struct{}     // capacity 1
 	done chan struct{}
+
+	mu sync.Mutex
+	// created is the stamps of the backups that notifications said were
+	// created: a backup created and deleted between two scans (the input
+	// stalled, or far behind) is still counted by name.
+	created map[string]bool
+	last    atomic.Int64 // unix nanoseconds of the last event
+}
+
+// settle gives the notification goroutine time to catch up with a backlog
+// (after a stall, the kernel queued every event of it): it waits at least
+// min, then while events keep coming, at most max in all.
+func (wt *watcher) settle(ctx context.Context, least, most time.Duration) {
+	if wt.w == nil {
+		return
+	}
+	start := time.Now()
+	for {
+		quiet := time.Since(time.Unix(0, wt.last.Load())) >= 20*time.Millisecond
+		if elapsed := time.Since(start); elapsed >= most || (elapsed >= least && quiet) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// maxCreated bounds watcher.created; it is emptied when full.
+const maxCreated = 4096
+
+// deletedUnseen counts the backups notified as created with a stamp in
+// (lo, hi) for which keep is false.
+func (wt *watcher) deletedUnseen(lo, hi string, keep func(stamp string) bool) (stamps []string) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	for s := range wt.created {
+		if s > lo && s < hi && !keep(s) {
+			stamps = append(stamps, s)
+		}
+	}
+	sort.Strings(stamps)
+	return stamps
 }
 
 func newWatcher(n namer, log *slog.Logger) *watcher {
-	wt := &watcher{wake: make(chan struct{}, 1), scan: make(chan struct{}, 1), done: make(chan struct{})}
+	wt := &watcher{wake: make(chan struct{}, 1), scan: make(chan struct{}, 1), done: make(chan struct{}), created: make(map[string]bool)}
 	w, err := fsnotify.NewWatcher()
 	if err == nil {
 		err = w.Add(n.dir)
@@ -54,6 +102,17 @@ func newWatcher(n namer, log *slog.Logger) *watcher {
 				}
 				if ev.Op&(fsnotify.Create|fsnotify.Rename|fsnotify.Remove) != 0 {
 					ring(wt.scan)
+				}
+				wt.last.Store(time.Now().UnixNano())
+				if ev.Op&fsnotify.Create != 0 {
+					if stamp, _, ok := n.parse(name); ok {
+						wt.mu.Lock()
+						if len(wt.created) >= maxCreated {
+							clear(wt.created)
+						}
+						wt.created[stamp] = true
+						wt.mu.Unlock()
+					}
 				}
 				ring(wt.wake)
 			case err, ok := <-w.Errors:
