@@ -237,8 +237,8 @@ type lossReport struct {
 }
 
 var (
-	reBytes = regexp.MustCompile(` bytes_lost=(\d+) bytes_lost_bound=(\w+)`)
-	rePath  = regexp.MustCompile(` path=(\S+)`)
+	reBytes  = regexp.MustCompile(` bytes_lost=(\d+) bytes_lost_bound=(\w+)`)
+	rePath   = regexp.MustCompile(` path=(\S+)`)
 	reEst    = regexp.MustCompile(` estimated_bytes_lost=(\d+)`)
 	reUnseen = regexp.MustCompile(` files_deleted_unseen=(\d+)`)
 )

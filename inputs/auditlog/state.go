@@ -41,9 +41,9 @@ type entry struct {
 	gapBefore bool
 	// gapAfter describes the file before the gap when it was reported lost
 	// (and dropped from the chain) before the reader came to this one.
-	gapAfter  *gapStart
-	mtime     time.Time // at last sight, for the age gauge
-	gone      bool      // not found in the last scan
+	gapAfter *gapStart
+	mtime    time.Time // at last sight, for the age gauge
+	gone     bool      // not found in the last scan
 }
 
 // key orders entries and backups in time: a backup's stamp, or for a file
