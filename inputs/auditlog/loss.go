@@ -91,7 +91,7 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 
 // reportGap runs when the reader comes to a file whose predecessor was gone
 // when the file was discovered: files between them may have been deleted
-// unseen. prevLast is the last event time handed over before it.
+// unseen. prev is the file before the gap.
 func (t *tailer) reportGap(e *entry, prev *gapStart) {
 	t.st.mu.Lock()
 	defer t.st.mu.Unlock()
@@ -104,7 +104,7 @@ func (t *tailer) reportGap(e *entry, prev *gapStart) {
 	attrs = append(attrs, t.gapEstimateLocked(prev.last, e.firstTime)...)
 	attrs = append(attrs, t.deletedUnseenLocked(prev, e)...)
 	t.in.met.gaps.Inc()
-	t.log.Warn("the file before this one was deleted by lumberjack before the input finished with it; files rotated in between may have been deleted unseen and their events lost (the estimate is not counted in lost_bytes_total)", attrs...)
+	t.log.Warn("the file before this one was already gone when this one was found: files rotated in between may have been deleted by lumberjack before the input saw them, and their events lost (files_deleted_unseen, when present, counts them by the filesystem's notifications; the byte estimate is not counted in lost_bytes_total)", attrs...)
 }
 
 // deletedUnseenLocked names the backups between prev and next that
