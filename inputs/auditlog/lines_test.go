@@ -318,6 +318,7 @@ func TestFirstStartSkipsExistingBackups(t *testing.T) {
 	settle()
 	require.NoError(t, r.stop(t))
 	requireLines(t, lines[200:], sink.all())
+	assert.Len(t, h.logs.find(slog.LevelInfo, "are history", "backups=2"), 1, "the skipped backups are said")
 }
 
 // An idle input does not rewrite its checkpoint.

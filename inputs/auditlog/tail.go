@@ -203,6 +203,10 @@ func (t *tailer) start(ctx context.Context, had, fresh bool) error {
 				t.st.history[stamp] = true
 			}
 			t.st.mu.Unlock()
+			if l.newest != "" {
+				t.log.Info("no checkpoint: backups already on disk are history and are not read (start_at "+string(t.in.cfg.StartAt)+"; beginning would read them)",
+					slog.Int("backups", len(l.stamps)), slog.String("history_through", l.newest))
+			}
 		}
 	}
 	t.history = !had // backups found now are history to read, not rotations followed
