@@ -73,6 +73,11 @@ func TestRegistered(t *testing.T) {
 	_, err = f.New(NewConfig(), pipeline.Settings{Name: "x"})
 	assert.ErrorContains(t, err, "path")
 	assert.Contains(t, Sample(), "type: auditlog")
+
+	c.GzipStallTimeout = config.Duration(3 * time.Second)
+	in, err = f.New(c, pipeline.Settings{Name: "y", StateDir: t.TempDir(), Logger: slog.New(&logCapture{}), Metrics: newRegistry(), DeadLetter: &outputtest.DeadLetters{}})
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Second, in.(*Input).gzStall, "gzip_stall_timeout is the wait for a truncated .gz")
 }
 
 func TestBackupNames(t *testing.T) {
