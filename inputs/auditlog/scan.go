@@ -147,6 +147,9 @@ type scanner struct {
 	names  namer
 	buf    []byte
 	gzSeen map[gzKey]gzInfo
+	// betweenLooks, in tests, runs between the look at the active file and
+	// the directory listing.
+	betweenLooks func()
 }
 
 func newScanner(n namer) *scanner {
@@ -169,6 +172,9 @@ func (s *scanner) list(skip func(stamp string) bool) (*listing, error) {
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		return nil, err
+	}
+	if s.betweenLooks != nil {
+		s.betweenLooks()
 	}
 	des, err := os.ReadDir(s.names.dir)
 	if err != nil {
@@ -228,6 +234,21 @@ func (s *scanner) list(skip func(stamp string) bool) (*listing, error) {
 				l.active, l.stable = nil, false
 				break
 			}
+		}
+	}
+	if a := l.active; a != nil {
+		// Renamed, and even gzipped with the plain backup removed, since
+		// the first look: the listing holds its .gz, which would be taken
+		// for a new file while the active file is matched by its inode.
+		// (A new active file may reuse the freed inode: it is smaller.)
+		fi, err := os.Stat(s.names.active)
+		same := false
+		if err == nil {
+			dev, ino := devIno(fi)
+			same = dev == a.dev && ino == a.ino && fi.Size() >= a.size
+		}
+		if !same {
+			l.active, l.stable = nil, false
 		}
 	}
 	return l, nil

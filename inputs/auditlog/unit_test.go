@@ -277,3 +277,31 @@ func TestFingerprintIsContentHash(t *testing.T) {
 	id := newIdentity(0, 0, []byte("abc"))
 	assert.Equal(t, sha256.Sum256([]byte("abc")), id.FP)
 }
+
+// The active file rotated and gzipped (plain backup removed) between the
+// scanner's look at the active path and its directory listing: the listing
+// is unstable, so the .gz is not taken for a new file while the active
+// file still matches by inode.
+func TestScanActiveGzippedBetweenLooks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	content := joinLines(genLines(t, 20, 61))
+	require.NoError(t, os.WriteFile(path, content, 0o600))
+	s := newScanner(newNamer(path))
+	s.betweenLooks = func() {
+		gz := filepath.Join(dir, "audit-2026-11-22T02-24-24.135.log.gz")
+		require.NoError(t, os.WriteFile(gz, gzipBytes(t, content), 0o600))
+		require.NoError(t, os.Remove(path))
+		require.NoError(t, os.WriteFile(path, nil, 0o600)) // the new active file
+	}
+	l, err := s.list(nil)
+	require.NoError(t, err)
+	assert.False(t, l.stable)
+	assert.Nil(t, l.active)
+	s.betweenLooks = nil
+	l, err = s.list(nil)
+	require.NoError(t, err)
+	assert.True(t, l.stable)
+	require.NotNil(t, l.active)
+	require.Len(t, l.groups, 1)
+}
