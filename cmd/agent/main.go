@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubetrail/kubetrail/cmd/agent/app"
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/internal/buildinfo"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -34,6 +35,7 @@ const (
 )
 
 func main() {
+	buildinfo.Version = version
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
