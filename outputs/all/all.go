@@ -2,7 +2,8 @@
 package all
 
 import (
-	_ "github.com/kubetrail/kubetrail/outputs/file"   // "file"
-	_ "github.com/kubetrail/kubetrail/outputs/stdout" // "stdout"
-	_ "github.com/kubetrail/kubetrail/plugins/host"   // "plugin"
+	_ "github.com/kubetrail/kubetrail/outputs/cloudwatch" // "cloudwatch"
+	_ "github.com/kubetrail/kubetrail/outputs/file"       // "file"
+	_ "github.com/kubetrail/kubetrail/outputs/stdout"     // "stdout"
+	_ "github.com/kubetrail/kubetrail/plugins/host"       // "plugin"
 )
