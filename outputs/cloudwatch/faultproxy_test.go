@@ -1,0 +1,130 @@
+package cloudwatch
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// faultProxy sits between the output and moto and injects what moto cannot:
+// AWS error responses (throttling, 503, access denied), connections cut
+// mid-request, and the endpoint going unreachable (its listener closed,
+// then opened again on the same address).
+type faultProxy struct {
+	t      *testing.T
+	addr   string
+	target *url.URL
+	proxy  *httputil.ReverseProxy
+
+	mu     sync.Mutex
+	ln     net.Listener
+	srv    *http.Server
+	fault  func(op string) fault // decides per request; nil passes everything
+	counts map[string]int        // requests seen per operation
+}
+
+// fault is what the proxy does with one request.
+type fault struct {
+	status  int               // answer with this status and an AWS JSON error...
+	code    string            // ...of this __type
+	headers map[string]string // extra response headers
+	cut     bool              // close the connection without an answer
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	p := &faultProxy{t: t, target: u, proxy: httputil.NewSingleHostReverseProxy(u), counts: map[string]int{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.down)
+	return p
+}
+
+// URL is the proxy's endpoint.
+func (p *faultProxy) URL() string { return "http://" + p.addr }
+
+func (p *faultProxy) serve(ln net.Listener) {
+	srv := &http.Server{Handler: http.HandlerFunc(p.handle)}
+	p.mu.Lock()
+	p.ln, p.srv = ln, srv
+	p.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// down closes the listener and every open connection: the endpoint is
+// unreachable (connection refused) until up.
+func (p *faultProxy) down() {
+	p.mu.Lock()
+	srv := p.srv
+	p.srv, p.ln = nil, nil
+	p.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// up listens again on the same address.
+func (p *faultProxy) up() {
+	ln, err := net.Listen("tcp", p.addr)
+	require.NoError(p.t, err)
+	p.serve(ln)
+}
+
+// setFault installs f (nil: pass everything).
+func (p *faultProxy) setFault(f func(op string) fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault = f
+}
+
+// count is how many requests of an operation (e.g. "PutLogEvents") the
+// proxy saw.
+func (p *faultProxy) count(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counts[op]
+}
+
+func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
+	// X-Amz-Target: Logs_20140328.PutLogEvents
+	target := r.Header.Get("X-Amz-Target")
+	op := target[strings.LastIndexByte(target, '.')+1:]
+	p.mu.Lock()
+	p.counts[op]++
+	f := p.fault
+	p.mu.Unlock()
+	var ft fault
+	if f != nil {
+		ft = f(op)
+	}
+	switch {
+	case ft.cut:
+		_, _ = io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	case ft.status != 0:
+		_, _ = io.Copy(io.Discard, r.Body)
+		for k, v := range ft.headers {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-Errortype", ft.code)
+		w.WriteHeader(ft.status)
+		_, _ = io.WriteString(w, `{"__type":"`+ft.code+`","message":"injected by the test proxy"}`)
+	default:
+		p.proxy.ServeHTTP(w, r)
+	}
+}
