@@ -197,4 +197,3 @@ func TestOnlyEmptyEventsSendNothing(t *testing.T) {
 	assert.True(t, event.IsPermanent(partial.Failed[0]))
 	assert.Zero(t, p.count("PutLogEvents")+p.count("CreateLogStream"))
 }
-
