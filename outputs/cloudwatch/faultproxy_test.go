@@ -1,6 +1,9 @@
 package cloudwatch
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -28,6 +32,14 @@ type faultProxy struct {
 	srv    *http.Server
 	fault  func(op string) fault // decides per request; nil passes everything
 	counts map[string]int        // requests seen per operation
+	puts   []putRequest          // the PutLogEvents requests that passed
+}
+
+// putRequest is what the proxy saw of one PutLogEvents request.
+type putRequest struct {
+	Stream string
+	Events int
+	Bytes  int // UTF-8 message bytes + 26 per event, as AWS counts
 }
 
 // fault is what the proxy does with one request.
@@ -125,6 +137,73 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(ft.status)
 		_, _ = io.WriteString(w, `{"__type":"`+ft.code+`","message":"injected by the test proxy"}`)
 	default:
+		if op == "PutLogEvents" {
+			body, err := io.ReadAll(r.Body)
+			require.NoError(p.t, err)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			put, problem := checkPut(body)
+			if problem != "" {
+				// AWS rejects such a request as a whole; moto does not
+				// check: fail the test and answer as AWS would.
+				p.t.Errorf("PutLogEvents breaks an AWS limit: %s", problem)
+				w.Header().Set("X-Amzn-Errortype", "InvalidParameterException")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"__type":"InvalidParameterException","message":"`+problem+`"}`)
+				return
+			}
+			p.mu.Lock()
+			p.puts = append(p.puts, put)
+			p.mu.Unlock()
+		}
 		p.proxy.ServeHTTP(w, r)
 	}
+}
+
+// requests returns the PutLogEvents requests passed to moto so far.
+func (p *faultProxy) requests() []putRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]putRequest(nil), p.puts...)
+}
+
+// checkPut checks a PutLogEvents body against the limits AWS enforces and
+// moto does not, and returns what it saw.
+func checkPut(body []byte) (putRequest, string) {
+	var in struct {
+		LogStreamName string
+		LogEvents     []struct {
+			Timestamp int64  `json:"timestamp"`
+			Message   string `json:"message"`
+		} `json:"logEvents"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return putRequest{}, "undecodable body: " + err.Error()
+	}
+	put := putRequest{Stream: in.LogStreamName, Events: len(in.LogEvents)}
+	if len(in.LogEvents) == 0 {
+		return put, "no events"
+	}
+	for i, e := range in.LogEvents {
+		put.Bytes += len(e.Message) + EventOverhead
+		switch {
+		case e.Message == "":
+			return put, fmt.Sprintf("event %d has an empty message", i)
+		case !utf8.ValidString(e.Message):
+			return put, fmt.Sprintf("event %d is not UTF-8", i)
+		case len(e.Message)+EventOverhead > MaxRequestBytes:
+			return put, fmt.Sprintf("event %d is %d bytes", i, len(e.Message))
+		case i > 0 && e.Timestamp < in.LogEvents[i-1].Timestamp:
+			return put, fmt.Sprintf("event %d is older than event %d", i, i-1)
+		}
+	}
+	if span := in.LogEvents[len(in.LogEvents)-1].Timestamp - in.LogEvents[0].Timestamp; span >= MaxSpan.Milliseconds() {
+		return put, fmt.Sprintf("the events span %d ms", span)
+	}
+	if put.Events > MaxRequestEvents {
+		return put, fmt.Sprintf("%d events", put.Events)
+	}
+	if put.Bytes > MaxRequestBytes {
+		return put, fmt.Sprintf("%d bytes", put.Bytes)
+	}
+	return put, ""
 }

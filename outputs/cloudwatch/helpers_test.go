@@ -170,3 +170,5 @@ func batchOf(events ...event.Event) *event.Batch {
 	}
 	return b
 }
+
+func configSize(n int) config.Size { return config.Size(n) }
