@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/outputs/internal/nametemplate"
 )
 
 // api is the part of the CloudWatch Logs client the output uses.
@@ -32,8 +33,8 @@ type Output struct {
 	cfg      Config
 	client   api
 	log      *slog.Logger
-	stream   string          // the stream of every event when tmpl is nil
-	tmpl     *streamTemplate // nil when the stream name is constant
+	stream   string                 // the stream of every event when tmpl is nil
+	tmpl     *nametemplate.Template // nil when the stream name is static
 	maxEvent int
 	limits   limits
 	now      func() time.Time
@@ -87,7 +88,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Output, error) {
 }
 
 func newOutput(cfg *Config, client api, node string, log *slog.Logger) (*Output, error) {
-	tmpl, err := parseStreamTemplate(cfg.LogStream)
+	tmpl, err := parseStream(cfg.LogStream)
 	if err != nil {
 		return nil, fmt.Errorf("log_stream: %w", err)
 	}
@@ -98,11 +99,11 @@ func newOutput(cfg *Config, client api, node string, log *slog.Logger) (*Output,
 		cfg: *cfg, client: client, log: log, maxEvent: int(cfg.MaxEventBytes),
 		limits: apiLimits, now: time.Now,
 	}
-	switch name, constant := tmpl.constant(); {
-	case cfg.LogStream == "":
-		o.stream = sanitizeStream(node)
-	case constant:
-		o.stream = sanitizeStream(name)
+	switch {
+	case tmpl == nil:
+		o.stream = string(streamName(replaceInvalid([]byte(node))))
+	case tmpl.Static():
+		o.stream = string(streamName(tmpl.Append(nil, nil)))
 	default:
 		o.tmpl = tmpl
 	}
@@ -119,6 +120,16 @@ func nodeName() string {
 		return h
 	}
 	return "kubetrail"
+}
+
+// replaceInvalid replaces what stream names cannot hold (':' and '*') by '_'.
+func replaceInvalid(b []byte) []byte {
+	for i, c := range b {
+		if c == ':' || c == '*' {
+			b[i] = '_'
+		}
+	}
+	return b
 }
 
 // sanitizeSession keeps what an STS role session name allows

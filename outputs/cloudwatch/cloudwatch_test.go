@@ -83,7 +83,7 @@ func TestStreamTemplate(t *testing.T) {
 		if ns == "" {
 			ns = "cluster"
 		}
-		s := sanitizeStream("ns-" + ns + "/" + string(ev.Username))
+		s := string(replaceInvalid([]byte("ns-" + ns + "/" + string(ev.Username))))
 		want[s] = append(want[s], string(ev.Raw))
 	}
 	require.Greater(t, len(want), 3, "the corpus spans several namespaces and users")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/outputs/internal/nametemplate"
+	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 )
 
 //go:embed sample.yaml
@@ -39,26 +41,6 @@ const (
 	MaxSpan = 24 * time.Hour
 )
 
-// Oversize is what happens to an event larger than max_event_bytes.
-//
-// TODO(shared): replace with outputs/internal/oversize.Policy once it is on main.
-type Oversize string
-
-// Oversize policies.
-const (
-	// OversizeTruncate drops requestObject and responseObject and marks the
-	// event with the annotation audit.k8s.io/truncated, as kube-apiserver's
-	// own truncating backend does; an event still too large is dead-lettered.
-	OversizeTruncate Oversize = "truncate"
-	// OversizeDeadLetter sends the event to the dead-letter file as it is.
-	OversizeDeadLetter Oversize = "dead_letter"
-)
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (o *Oversize) UnmarshalText(b []byte) error {
-	return config.ParseEnum(o, b, OversizeTruncate, OversizeDeadLetter)
-}
-
 // retentionDays are the values PutRetentionPolicy accepts.
 var retentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
@@ -69,9 +51,10 @@ type Config struct {
 	Region string `yaml:"region"`
 	// LogGroup is the log group's name. Required.
 	LogGroup string `yaml:"log_group"`
-	// LogStream names the log stream of each event: a template (e.g.
-	// "{objectRef.namespace|cluster}"). Default "": the node's name (the
-	// NODE_NAME variable, else the host name).
+	// LogStream names the log stream of each event: a template of
+	// outputs/internal/nametemplate (e.g. "{objectRef.namespace|cluster}";
+	// ':' and '*' in field values become '_'). Default "": the node's name
+	// (the NODE_NAME variable, else the host name).
 	LogStream string `yaml:"log_stream"`
 	// CreateLogGroup creates the log group when it does not exist (an
 	// existing group is fine). Default true.
@@ -95,7 +78,7 @@ type Config struct {
 	// Logs' own limit.
 	MaxEventBytes config.Size `yaml:"max_event_bytes"`
 	// Oversize is truncate (default) or dead_letter.
-	Oversize Oversize `yaml:"oversize"`
+	Oversize oversize.Policy `yaml:"oversize"`
 	// Timeout bounds each API call. Default 30s.
 	Timeout config.Duration `yaml:"timeout"`
 }
@@ -105,7 +88,7 @@ func defaultConfig() *Config {
 		CreateLogGroup:  true,
 		CreateLogStream: true,
 		MaxEventBytes:   MaxEventBytes,
-		Oversize:        OversizeTruncate,
+		Oversize:        oversize.Truncate,
 		Timeout:         config.Duration(30 * time.Second),
 	}
 }
@@ -119,7 +102,7 @@ func (c *Config) Validate() error {
 	if err := validGroupName(c.LogGroup); err != nil {
 		field("log_group", "%w", err)
 	}
-	if _, err := parseStreamTemplate(c.LogStream); err != nil {
+	if _, err := parseStream(c.LogStream); err != nil {
 		field("log_stream", "%w", err)
 	}
 	if c.RetentionDays != 0 && !slices.Contains(retentionDays, c.RetentionDays) {
@@ -134,7 +117,7 @@ func (c *Config) Validate() error {
 	if c.MaxEventBytes < 1024 || c.MaxEventBytes > MaxEventBytes {
 		field("max_event_bytes", "%d is outside 1KiB..%d (CloudWatch Logs' limit)", int64(c.MaxEventBytes), MaxEventBytes)
 	}
-	if err := config.OneOf(c.Oversize, OversizeTruncate, OversizeDeadLetter); err != nil {
+	if err := c.Oversize.Validate(); err != nil {
 		field("oversize", "%w", err)
 	}
 	if c.Timeout <= 0 {
@@ -167,4 +150,30 @@ func joinInts(v []int) string {
 		s[i] = fmt.Sprint(n)
 	}
 	return strings.Join(s, ", ")
+}
+
+// maxStreamName is the longest log stream name CloudWatch Logs accepts.
+const maxStreamName = 512
+
+// parseStream parses a log_stream template: CloudWatch Logs forbids ':'
+// and '*' in stream names (usernames such as system:serviceaccount:... hold
+// ':'; they become '_').
+// "" (the node's name) parses as nil.
+func parseStream(text string) (*nametemplate.Template, error) {
+	if text == "" {
+		return nil, nil
+	}
+	return nametemplate.Parse(text, nametemplate.Options{Valid: func(c byte) bool { return c != ':' && c != '*' }})
+}
+
+// streamName cuts a rendered name to what CloudWatch Logs accepts; an empty
+// one (every referenced field empty, no fallback) becomes "unknown".
+func streamName(b []byte) []byte {
+	if len(b) > maxStreamName {
+		b = b[:maxStreamName]
+	}
+	if len(b) == 0 {
+		b = append(b, "unknown"...)
+	}
+	return b
 }

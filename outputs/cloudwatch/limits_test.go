@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 )
 
 // Each AWS limit is tested right at it (one request) and one past it (two
@@ -152,7 +153,7 @@ func TestLimitEventSize(t *testing.T) {
 			endpoint := moto(t)
 			p := newFaultProxy(t, endpoint)
 			cfg := testConfig(p.URL())
-			cfg.MaxEventBytes, cfg.Oversize = configSize(max), OversizeDeadLetter
+			cfg.MaxEventBytes, cfg.Oversize = configSize(max), oversize.DeadLetter
 			o := newTestOutput(t, cfg)
 			b := batchOf(bigAuditEvent(t, max+1), rawEvent(1, max, time.Now()))
 			err := o.Write(context.Background(), b)
@@ -160,7 +161,7 @@ func TestLimitEventSize(t *testing.T) {
 			require.True(t, errors.As(err, &partial), "got %v", err)
 			require.Len(t, partial.Failed, 1)
 			assert.True(t, event.IsPermanent(partial.Failed[0]))
-			assert.Contains(t, partial.Failed[0].Error(), fmt.Sprintf("larger than max_event_bytes %d", max))
+			assert.Contains(t, partial.Failed[0].Error(), fmt.Sprintf("limit of %d bytes", max))
 			got := readStream(t, endpoint, testGroup, "node-1")
 			require.Len(t, got, 1, "the event at the limit is sent")
 			assert.Equal(t, string(b.Events[1].Raw), got[0].Message)

@@ -3,7 +3,6 @@ package cloudwatch
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 )
 
 // limits are the bounds requests are built within; the output uses the
@@ -56,7 +56,7 @@ func (o *Output) plan(b *event.Batch, failed map[int]error) []request {
 		}
 		stream := o.stream
 		if o.tmpl != nil {
-			name = o.tmpl.render(name[:0], &ev.Meta)
+			name = streamName(o.tmpl.Append(name[:0], &ev.Meta))
 			stream = string(name)
 		}
 		g, ok := groups[stream]
@@ -94,28 +94,15 @@ func (o *Output) message(ev *event.Event) (string, error) {
 		raw = []byte(strings.ToValidUTF8(string(raw), "\uFFFD"))
 	}
 	if len(raw) > o.maxEvent {
-		fitted, err := o.fit(ev, raw)
-		if err != nil {
+		// Fit a copy: the batch's events are the delivery loop's, and a
+		// dead-lettered event must reach the dead-letter file unchanged.
+		fitted := event.Event{Raw: raw, Meta: ev.Meta}
+		if err := oversize.Fit(&fitted, o.maxEvent, o.cfg.Oversize); err != nil {
 			return "", err
 		}
-		raw = fitted
+		raw = fitted.Raw
 	}
 	return unsafe.String(unsafe.SliceData(raw), len(raw)), nil
-}
-
-// fit applies the oversize policy to an event whose message is raw.
-//
-// TODO(shared): use outputs/internal/oversize.Fit once it is on main.
-func (o *Output) fit(ev *event.Event, raw []byte) ([]byte, error) {
-	tooLarge := fmt.Errorf("event of %d bytes is larger than max_event_bytes %d", len(raw), o.maxEvent)
-	if o.cfg.Oversize == OversizeDeadLetter {
-		return nil, event.Permanent(tooLarge)
-	}
-	out, err := truncateEvent(raw, o.maxEvent)
-	if err != nil {
-		return nil, event.Permanent(fmt.Errorf("%w; truncation: %w", tooLarge, err))
-	}
-	return out, nil
 }
 
 // split cuts items of one stream into requests within lim, after sorting
