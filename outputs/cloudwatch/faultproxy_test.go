@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 	"testing"
 	"unicode/utf8"
 
@@ -48,6 +49,7 @@ type fault struct {
 	code    string            // ...of this __type
 	headers map[string]string // extra response headers
 	cut     bool              // close the connection without an answer
+	delay   time.Duration     // wait this long first (then pass, unless another field is set)
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
@@ -120,6 +122,13 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 	if f != nil {
 		ft = f(op)
 	}
+	if ft.delay > 0 {
+		select {
+		case <-time.After(ft.delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	switch {
 	case ft.cut:
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -139,7 +148,9 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 	default:
 		if op == "PutLogEvents" {
 			body, err := io.ReadAll(r.Body)
-			require.NoError(p.t, err)
+			if err != nil {
+				return // the client gave up (its timeout)
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			put, problem := checkPut(body)
 			if problem != "" {

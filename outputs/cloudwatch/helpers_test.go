@@ -172,3 +172,5 @@ func batchOf(events ...event.Event) *event.Batch {
 }
 
 func configSize(n int) config.Size { return config.Size(n) }
+
+func replaceOnce(s, old, new string) string { return strings.Replace(s, old, new, 1) }
