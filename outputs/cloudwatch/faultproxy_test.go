@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -34,6 +35,8 @@ type faultProxy struct {
 	fault  func(op string) fault // decides per request; nil passes everything
 	counts map[string]int        // requests seen per operation
 	puts   []putRequest          // the PutLogEvents requests that passed
+	// swallowed receives a value each time a request was swallowed.
+	swallowed chan struct{}
 }
 
 // putRequest is what the proxy saw of one PutLogEvents request.
@@ -50,13 +53,16 @@ type fault struct {
 	headers map[string]string // extra response headers
 	cut     bool              // close the connection without an answer
 	delay   time.Duration     // wait this long first (then pass, unless another field is set)
+	// swallow passes the request to moto, which stores it, but never
+	// answers: the sink took the events, the client never hears of it.
+	swallow bool
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p := &faultProxy{t: t, target: u, proxy: httputil.NewSingleHostReverseProxy(u), counts: map[string]int{}}
+	p := &faultProxy{t: t, target: u, proxy: httputil.NewSingleHostReverseProxy(u), counts: map[string]int{}, swallowed: make(chan struct{}, 100)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	p.addr = ln.Addr().String()
@@ -165,6 +171,12 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 			p.mu.Lock()
 			p.puts = append(p.puts, put)
 			p.mu.Unlock()
+		}
+		if ft.swallow {
+			p.proxy.ServeHTTP(httptest.NewRecorder(), r)
+			p.swallowed <- struct{}{}
+			<-r.Context().Done()
+			return
 		}
 		p.proxy.ServeHTTP(w, r)
 	}

@@ -90,6 +90,14 @@ type logEvent struct {
 // GetLogEvents' pagination.
 func readStream(t *testing.T, endpoint, group, stream string) []logEvent {
 	t.Helper()
+	out, err := tryReadStream(endpoint, group, stream)
+	require.NoError(t, err)
+	return out
+}
+
+// tryReadStream is readStream returning its error (ResourceNotFound before
+// the stream exists).
+func tryReadStream(endpoint, group, stream string) ([]logEvent, error) {
 	c := readClient(endpoint)
 	var out []logEvent
 	var token *string
@@ -98,12 +106,14 @@ func readStream(t *testing.T, endpoint, group, stream string) []logEvent {
 			LogGroupName: aws.String(group), LogStreamName: aws.String(stream),
 			StartFromHead: aws.Bool(true), NextToken: token,
 		})
-		require.NoError(t, err)
+		if err != nil {
+			return nil, err
+		}
 		for _, e := range resp.Events {
 			out = append(out, logEvent{Message: aws.ToString(e.Message), Timestamp: aws.ToInt64(e.Timestamp)})
 		}
 		if len(resp.Events) == 0 || resp.NextForwardToken == nil || (token != nil && *token == *resp.NextForwardToken) {
-			return out
+			return out, nil
 		}
 		token = resp.NextForwardToken
 	}
