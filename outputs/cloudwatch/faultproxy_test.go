@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,7 @@ type faultProxy struct {
 	fault  func(op string) fault // decides per request; nil passes everything
 	counts map[string]int        // requests seen per operation
 	puts   []putRequest          // the PutLogEvents requests that passed
+	keys   map[string]string     // access key ID that signed the last request, per operation
 	// swallowed receives a value each time a request was swallowed.
 	swallowed chan struct{}
 }
@@ -62,7 +64,7 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p := &faultProxy{t: t, target: u, proxy: httputil.NewSingleHostReverseProxy(u), counts: map[string]int{}, swallowed: make(chan struct{}, 100)}
+	p := &faultProxy{t: t, target: u, proxy: httputil.NewSingleHostReverseProxy(u), counts: map[string]int{}, keys: map[string]string{}, swallowed: make(chan struct{}, 100)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	p.addr = ln.Addr().String()
@@ -117,11 +119,24 @@ func (p *faultProxy) count(op string) int {
 }
 
 func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
-	// X-Amz-Target: Logs_20140328.PutLogEvents
+	// X-Amz-Target: Logs_20140328.PutLogEvents (JSON protocol), or
+	// Action=AssumeRole in the form (STS's query protocol).
 	target := r.Header.Get("X-Amz-Target")
 	op := target[strings.LastIndexByte(target, '.')+1:]
+	if target == "" {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		op = form.Get("Action")
+	}
 	p.mu.Lock()
 	p.counts[op]++
+	if m := credentialField.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		p.keys[op] = m[1]
+	}
 	f := p.fault
 	p.mu.Unlock()
 	var ft fault
@@ -180,6 +195,16 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		p.proxy.ServeHTTP(w, r)
 	}
+}
+
+// credentialField is the access key ID in a SigV4 Authorization header.
+var credentialField = regexp.MustCompile(`Credential=([^/]+)/`)
+
+// accessKey is the access key ID that signed the last request of op.
+func (p *faultProxy) accessKey(op string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys[op]
 }
 
 // requests returns the PutLogEvents requests passed to moto so far.
