@@ -37,6 +37,7 @@ type faultProxy struct {
 	counts map[string]int        // requests seen per operation
 	puts   []putRequest          // the PutLogEvents requests that passed
 	keys   map[string]string     // access key ID that signed the last request, per operation
+	shift  time.Duration         // added to every PutLogEvents timestamp on its way to moto
 	// swallowed receives a value each time a request was swallowed.
 	swallowed chan struct{}
 }
@@ -185,7 +186,12 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 			}
 			p.mu.Lock()
 			p.puts = append(p.puts, put)
+			shift := p.shift
 			p.mu.Unlock()
+			if shift != 0 {
+				body = shiftTimestamps(p.t, body, shift)
+				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			}
 		}
 		if ft.swallow {
 			p.proxy.ServeHTTP(httptest.NewRecorder(), r)
@@ -195,6 +201,34 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		p.proxy.ServeHTTP(w, r)
 	}
+}
+
+// setShift makes the proxy move every event's timestamp by d (for events
+// whose stageTimestamp is older than moto's 14-day window).
+func (p *faultProxy) setShift(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shift = d
+}
+
+// shiftTimestamps re-encodes a PutLogEvents body with every timestamp moved
+// by d; messages are unchanged.
+func shiftTimestamps(t *testing.T, body []byte, d time.Duration) []byte {
+	var in map[string]json.RawMessage
+	var events []struct {
+		Timestamp int64  `json:"timestamp"`
+		Message   string `json:"message"`
+	}
+	if json.Unmarshal(body, &in) != nil || json.Unmarshal(in["logEvents"], &events) != nil {
+		t.Errorf("cannot shift timestamps of %.200s", body)
+		return body
+	}
+	for i := range events {
+		events[i].Timestamp += d.Milliseconds()
+	}
+	in["logEvents"], _ = json.Marshal(events)
+	out, _ := json.Marshal(in)
+	return out
 }
 
 // credentialField is the access key ID in a SigV4 Authorization header.
