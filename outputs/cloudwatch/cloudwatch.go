@@ -148,11 +148,22 @@ func sanitizeSession(s string) string {
 	return string(b)
 }
 
-// Start implements event.Output. It calls nothing: the group and streams
-// are created by the first Write that needs them, so an unreachable
-// endpoint or a missing permission at start keeps events buffered (and the
-// output unready) instead of failing the agent.
-func (o *Output) Start(context.Context) error { return nil }
+// Start implements event.Output: it creates the log group (and the stream,
+// when its name does not depend on the event) when the configuration asks
+// for it, so that a missing permission or an unreachable endpoint shows in
+// /readyz before the first event. Its errors are classified like Write's;
+// the delivery loop retries Start with backoff.
+func (o *Output) Start(ctx context.Context) error {
+	switch {
+	case o.tmpl == nil && o.cfg.CreateLogStream:
+		return o.ensureStream(ctx, o.stream)
+	case o.cfg.CreateLogGroup:
+		o.setup.Lock()
+		defer o.setup.Unlock()
+		return o.ensureGroupLocked(ctx)
+	}
+	return nil
+}
 
 // Close implements event.Output; there is nothing to flush.
 func (o *Output) Close(context.Context) error { return nil }

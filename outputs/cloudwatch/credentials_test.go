@@ -44,24 +44,25 @@ func TestRoleDeniedIsUnready(t *testing.T) {
 	})
 	cfg := testConfig(p.URL())
 	cfg.RoleARN = testRole
-	o := newTestOutput(t, cfg)
-	err := o.Write(context.Background(), corpusBatch(t, 3))
+	o := newUnstarted(t, cfg)
+	err := o.Start(context.Background())
 	require.Error(t, err)
 	assert.True(t, event.IsUnready(err), "%v", err)
-	assert.Zero(t, p.count("PutLogEvents"))
+	assert.Zero(t, p.count("CreateLogGroup"))
 
 	p.setFault(nil)
-	require.NoError(t, o.Write(context.Background(), corpusBatch(t, 3)), "recovers by itself")
+	require.NoError(t, o.Start(context.Background()), "recovers by itself")
+	require.NoError(t, o.Write(context.Background(), corpusBatch(t, 3)))
 }
 
 func TestNoCredentialsIsUnready(t *testing.T) {
 	endpoint := moto(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	o := newTestOutput(t, testConfig(endpoint))
-	err := o.Write(context.Background(), corpusBatch(t, 3))
-	require.Error(t, err)
-	assert.True(t, event.IsUnready(err), "%v", err)
-	assert.False(t, event.IsPermanent(err))
-	t.Log(err)
+	o := newUnstarted(t, testConfig(endpoint))
+	for _, err := range []error{o.Start(context.Background()), o.Write(context.Background(), corpusBatch(t, 3))} {
+		require.Error(t, err)
+		assert.True(t, event.IsUnready(err), "%v", err)
+		assert.False(t, event.IsPermanent(err))
+	}
 }

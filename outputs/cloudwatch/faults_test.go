@@ -147,18 +147,43 @@ func TestFailureOfOneRequestFailsOnlyItsEvents(t *testing.T) {
 func TestThrottledStreamCreationIsRetried(t *testing.T) {
 	endpoint := moto(t)
 	p := newFaultProxy(t, endpoint)
-	o := newTestOutput(t, testConfig(p.URL()))
+	o := newUnstarted(t, testConfig(p.URL()))
 	p.setFault(func(op string) fault {
 		if op == "CreateLogStream" {
 			return fault{status: 400, code: "ThrottlingException"}
 		}
 		return fault{}
 	})
-	retryable(t, o.Write(context.Background(), corpusBatch(t, 3)))
+	retryable(t, o.Start(context.Background()))
 	p.setFault(nil)
+	require.NoError(t, o.Start(context.Background()), "Start is retried by the delivery loop")
 	require.NoError(t, o.Write(context.Background(), corpusBatch(t, 3)))
 	assert.Len(t, readStream(t, endpoint, testGroup, "node-1"), 3)
 	assert.Equal(t, 1, p.count("PutLogEvents"), "no PutLogEvents before its stream exists")
+}
+
+// A templated stream is created by the first Write that needs it; a
+// throttled creation fails that Write with a retryable error.
+func TestThrottledStreamCreationInWrite(t *testing.T) {
+	endpoint := moto(t)
+	p := newFaultProxy(t, endpoint)
+	cfg := testConfig(p.URL())
+	cfg.LogStream = "{verb}"
+	o := newTestOutput(t, cfg)
+	assert.Equal(t, 1, p.count("CreateLogGroup"), "Start creates the group")
+	assert.Zero(t, p.count("CreateLogStream"))
+	p.setFault(func(op string) fault {
+		if op == "CreateLogStream" {
+			return fault{status: 400, code: "ThrottlingException"}
+		}
+		return fault{}
+	})
+	b := batchOf(auditEvent(t, "1", time.Now(), 0))
+	retryable(t, o.Write(context.Background(), b))
+	assert.Zero(t, p.count("PutLogEvents"))
+	p.setFault(nil)
+	require.NoError(t, o.Write(context.Background(), b))
+	assert.Len(t, readStream(t, endpoint, testGroup, "get"), 1)
 }
 
 // No DescribeLogStreams, and each stream is created once, however many

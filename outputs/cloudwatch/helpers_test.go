@@ -64,10 +64,17 @@ func testConfig(endpoint string) *Config {
 
 func newTestOutput(t *testing.T, cfg *Config) *Output {
 	t.Helper()
+	o := newUnstarted(t, cfg)
+	require.NoError(t, o.Start(context.Background()))
+	return o
+}
+
+// newUnstarted builds an output without calling Start.
+func newUnstarted(t *testing.T, cfg *Config) *Output {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
 	o, err := New(context.Background(), cfg, nil)
 	require.NoError(t, err)
-	require.NoError(t, o.Start(context.Background()))
 	t.Cleanup(func() { _ = o.Close(context.Background()) })
 	return o
 }
