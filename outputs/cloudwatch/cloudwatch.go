@@ -80,6 +80,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Output, error) {
 		awsCfg.Credentials = credentialsMarker{awsCfg.Credentials}
 	}
 	client := cloudwatchlogs.NewFromConfig(awsCfg, func(o *cloudwatchlogs.Options) {
+		if o.Protocol != nil {
+			o.Protocol = putProtocol{o.Protocol}
+		}
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
