@@ -1,7 +1,3 @@
-//go:build ignore
-
-// TODO: drop the build constraint once outputs/outputtest.Run (the conformance suite, on the kafka branch) is on main.
-
 package cloudwatch
 
 import (
