@@ -3,6 +3,7 @@ package cloudwatch
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +208,40 @@ func withNamespace(t *testing.T, ev event.Event, ns string) event.Event {
 	raw = []byte(replaceOnce(string(raw), `"namespace":"default"`, `"namespace":"`+ns+`"`))
 	require.NoError(t, ev.SetRaw(raw))
 	return ev
+}
+
+// max_in_flight > 1: concurrent Writes share the stream bookkeeping; each
+// stream is created once and every event is stored.
+func TestConcurrentWrites(t *testing.T) {
+	endpoint := moto(t)
+	p := newFaultProxy(t, endpoint)
+	cfg := testConfig(p.URL())
+	cfg.LogStream = "{verb}"
+	o := newTestOutput(t, cfg)
+	b := corpusBatch(t, 2000)
+	var wg sync.WaitGroup
+	const writers = 4
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var part []event.Event
+			for i := w; i < len(b.Events); i += writers {
+				part = append(part, b.Events[i])
+			}
+			errs[w] = o.Write(context.Background(), batchOf(part...))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	got := readAll(t, endpoint, testGroup)
+	n := 0
+	for _, events := range got {
+		n += len(events)
+	}
+	assert.Equal(t, len(b.Events), n)
+	assert.Equal(t, len(got), p.count("CreateLogStream"), "each stream created once")
 }
