@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/kubetrail/kubetrail/outputs"
 )
 
 func TestCheckReportsLineNumberedErrors(t *testing.T) {
@@ -16,7 +19,7 @@ func TestCheckReportsLineNumberedErrors(t *testing.T) {
 	}{
 		{"unknown_key.yaml", `testdata/unknown_key.yaml:6: inputs.apiserver: unknown field "max_line_byte" (did you mean "max_line_bytes"?)`},
 		{"wrong_type.yaml", `testdata/wrong_type.yaml:7: outputs.local.max_backups: expected an integer, got "many"`},
-		{"unknown_type.yaml", `testdata/unknown_type.yaml:5: outputs.siem.type: unknown output type "splunk_hex" (known: file, plugin, stdout)`},
+		{"unknown_type.yaml", `testdata/unknown_type.yaml:5: outputs.siem.type: unknown output type "splunk_hex" ` + knownOutputs()},
 		{"undefined_component.yaml", `testdata/undefined_component.yaml:10: pipelines.audit.outputs[1]: undefined output "siem" (defined outputs: local)`},
 		{"missing_env.yaml", `testdata/missing_env.yaml:4: inputs.apiserver.path: environment variable KUBETRAIL_TEST_UNSET_AUDIT_PATH is not set`},
 		{"unreadable_secret.yaml", `testdata/unreadable_secret.yaml:6: outputs.local.path: cannot read ${file:/nonexistent/kubetrail/secret-path}: open /nonexistent/kubetrail/secret-path: no such file or directory`},
@@ -103,4 +106,14 @@ func TestConfigUnitTests(t *testing.T) {
 	code = runMain([]string{"test", "-c", cfg, "testdata/bad-tests.yaml"}, &stdout, &stderr)
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr.String(), `testdata/bad-tests.yaml:5: tests[0].expect.full: unknown field "cuont"`)
+}
+
+// knownOutputs is how the loader lists the registered output types after an
+// unknown one: a did-you-mean hint when one is close, else all of them.
+func knownOutputs() string {
+	known := strings.Join(outputs.Types(), ", ")
+	if slices.Contains(outputs.Types(), "splunk_hec") {
+		return `(did you mean "splunk_hec"? known: ` + known + ")"
+	}
+	return "(known: " + known + ")"
 }
