@@ -19,7 +19,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/agent /usr/local/bin/agent
-COPY deploy/daemonset/agent.yaml /etc/kubetrail/agent.yaml
+COPY deploy/daemonset/base/agent.yaml /etc/kubetrail/agent.yaml
 USER 65532:65532
 EXPOSE 9108
 ENTRYPOINT ["/usr/local/bin/agent"]
