@@ -2,6 +2,10 @@
 # with a read-only root filesystem (see deploy/daemonset).
 #
 #   docker build -t kubetrail/agent:dev .
+#
+# Without a Docker engine: test/image/build-oci.sh OUT.tar builds the same
+# image with buildah (from scratch: the binary is static) as an OCI archive;
+# test/image checks it and runs the binary as 65532 with only its capability.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
