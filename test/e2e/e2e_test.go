@@ -242,8 +242,8 @@ loop:
 			dlReasons[reason]++
 		}
 	}
-	oversized := countInFile(filepath.Join(e.work, "logs", "apiserver.log"), "exceeds the maximum file size") +
-		countInFile(filepath.Join(e.work, "logs", "apiserver.log"), "write length")
+	// lumberjack: "write length N exceeds maximum file size M".
+	oversized := countInFile(filepath.Join(e.work, "logs", "apiserver.log"), "exceeds maximum file size")
 	figure(t, "delivery: %d events (auditID+stage) written by kube-apiserver in %d lines over %d rotations in %s; "+
 		"agent SIGKILLed %d times (%d right after a rotation), SIGTERMed %d time(s) (exit 0); "+
 		"arrived %d (file output) + %d dead-lettered %v; missing %d; duplicates %d; lost reported %.0f bytes / %.0f files; "+

@@ -37,7 +37,7 @@ api() {
 step() { echo; echo "== $(date -u +%T) $*"; }
 # blob N: N characters of base64 (no JSON escaping needed)
 blob() { head -c $(( $1 * 3 / 4 + 3 )) /dev/urandom | base64 -w0 | head -c "$1"; }
-# bigpod NAME NS BYTES: a pod manifest with a BYTES-long annotation
+# bigpod NAME NS BYTES: a pod manifest with a BYTES-long annotation (annotations: 256 KiB max)
 bigpod() {
   printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s","namespace":"%s","annotations":{"example.com/blob":"%s"}},"spec":{"containers":[{"name":"c","image":"busybox:1.36"}]}}' "$1" "$2" "$(blob "$3")"
 }
@@ -190,7 +190,7 @@ step "large objects: a 200 KB annotation, and one pod whose event is larger than
 bigpod big-annotated team-a 200000 > "$W/bigpod.json"
 kal -n team-a create -f "$W/bigpod.json"
 kal -n team-a delete pod big-annotated --wait=false
-bigpod huge team-a 700000 > "$W/hugepod.json"
+printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"huge","namespace":"team-a"},"spec":{"containers":[{"name":"c","image":"busybox:1.36","env":[{"name":"BLOB","value":"%s"}]}]}}' "$(blob 640000)" > "$W/hugepod.json"
 kal -n team-a create -f "$W/hugepod.json"      # request + response > 1 MB: lumberjack refuses the line
 kal -n team-a delete pod huge --wait=false
 ka -n audit-test create role developer --verb='*' --resource=pods,configmaps,secrets,services
