@@ -76,10 +76,13 @@ func (e *e2e) manifests(t *testing.T) {
 			for _, d := range docs {
 				switch d["kind"] {
 				case "ServiceAccount":
-					// For the pod's dry run below (pods need their ServiceAccount).
-					b, _ := json.Marshal(d)
-					_, err := c.kubectl("admin", b, "apply", "-f", "-")
-					require.NoError(t, err)
+					// For the pod's dry runs below (pods need their ServiceAccount).
+					for _, ns := range []string{"kubetrail", "kubetrail-baseline"} {
+						d["metadata"].(map[string]any)["namespace"] = ns
+						b, _ := json.Marshal(d)
+						_, err := c.kubectl("admin", b, "apply", "-f", "-")
+						require.NoError(t, err)
+					}
 				case "ConfigMap":
 					data, _ := d["data"].(map[string]any)
 					if cfg, ok := data["agent.yaml"].(string); ok {
