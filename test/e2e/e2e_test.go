@@ -431,4 +431,3 @@ func countInFile(path, s string) int {
 	}
 	return strings.Count(string(b), s)
 }
-
