@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ pipelines:
 		// securityContext allows (drop ALL, add DAC_READ_SEARCH).
 		cmd := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid), "--clear-groups",
 			"--inh-caps=-all", "--bounding-set=-all,+dac_read_search", "--", agent, "run", "-c", cfg)
-		var stderr bytes.Buffer
+		var stderr syncBuffer // written by os/exec's copying goroutine
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
 		done := make(chan error, 1)
@@ -150,6 +151,24 @@ pipelines:
 		assert.Zero(t, n, "uid %d without CAP_DAC_READ_SEARCH cannot read the log", uid)
 		assert.Contains(t, log, "permission denied")
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // procCapEff returns the CapEff line of /proc/PID/status once the process
