@@ -333,6 +333,13 @@ func (e *e2e) metrics(t *testing.T) {
 		_, ok := after.sum(name)
 		assert.True(t, ok, "%s is exported", name)
 	}
+	// The probes the DaemonSet uses.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := r.client.Get("http://" + r.addr + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+	}
 	moved("kubetrail_input_events_total", `input="apiserver"`)
 	moved("kubetrail_input_bytes_total", `input="apiserver"`)
 	moved("kubetrail_input_rotations_total")
