@@ -19,12 +19,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// binDir holds the agent binary built for this test run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildAgent compiles the agent binary (no -race: it is the product) once.
 var buildAgent = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "kubetrail-e2e-bin-")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "agent")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/kubetrail/kubetrail/cmd/agent").CombinedOutput()
 	if err != nil {
