@@ -268,6 +268,7 @@ loop:
 	assert.GreaterOrEqual(t, rotationKills, 2, "SIGKILLs right after a rotation")
 	assert.Equal(t, 1, terms, "SIGTERMs")
 	assert.NotEmpty(t, dlReasons, "the 400 KB pod events (> max_line_bytes) are dead-lettered with a reason")
+	assert.GreaterOrEqual(t, oversized, 1, "the workload wrote an event larger than --audit-log-maxsize (the apiserver drops it)")
 }
 
 // metrics: /metrics scraped during a run; the key series move.
