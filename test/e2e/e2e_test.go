@@ -263,6 +263,9 @@ loop:
 	assert.Zero(t, out.bad, "output lines without auditID/stage")
 	assert.Zero(t, lostBytes, "kubetrail_input_lost_bytes_total")
 	assert.Zero(t, lostFiles, "kubetrail_input_lost_files_total")
+	// At-least-once: duplicates come only from batches in flight at a kill
+	// (the file output's default batch is 500 events).
+	assert.LessOrEqual(t, out.lines-len(out.bytes), (kills+terms)*500, "duplicates bounded by one batch per kill")
 	assert.GreaterOrEqual(t, e.capt.rotations(), 10, "rotations during the workload")
 	assert.GreaterOrEqual(t, kills, 5, "SIGKILLs")
 	assert.GreaterOrEqual(t, rotationKills, 2, "SIGKILLs right after a rotation")
