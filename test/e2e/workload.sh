@@ -35,6 +35,9 @@ api() {
   fi
 }
 step() { echo; echo "== $(date -u +%T) $*"; }
+# plant VALUE: a Secret value the workload writes, for the test to look for
+# in everything the agent wrote (it must find none: the redact processor).
+plant() { printf '%s\n' "$1" >> "$W/planted.txt"; }
 # blob N: N characters of base64 (no JSON escaping needed)
 blob() { head -c $(( $1 * 3 / 4 + 3 )) /dev/urandom | base64 -w0 | head -c "$1"; }
 # bigpod NAME NS BYTES: a pod manifest with a BYTES-long annotation (annotations: 256 KiB max)
@@ -116,8 +119,9 @@ ka patch clusterrole pod-reader --type=json -p '[{"op":"add","path":"/rules/0/ve
 ka -n team-b delete rolebinding bob-view-team-b
 
 step "alice: secrets and configmaps"
-kal -n team-a create secret generic db-creds --from-literal=username=app --from-literal=password="pw-$(openssl rand -hex 12)"
-kal -n team-a create secret generic api-key --from-literal=key="$(openssl rand -base64 48)"
+pw=pw-$(openssl rand -hex 12); key=$(openssl rand -base64 48); plant "$pw"; plant "$key"
+kal -n team-a create secret generic db-creds --from-literal=username=app --from-literal=password="$pw"
+kal -n team-a create secret generic api-key --from-literal=key="$key"
 kal -n team-a create configmap app-config --from-literal=LOG_LEVEL=info
 kal -n team-a get secrets
 kal -n team-a get secret db-creds -o yaml >/dev/null
@@ -207,7 +211,9 @@ for i in $(seq 1 "$BURST"); do
   codes+=$(api "$T_ADMIN" POST /api/v1/namespaces/$ns/pods "$(bigpod "$n" $ns 30000)")
   codes+=$(api "$T_ALICE" GET /api/v1/namespaces/$ns/pods/$n)
   codes+=$(api "$T_ADMIN" PATCH /api/v1/namespaces/$ns/pods/$n "{\"metadata\":{\"labels\":{\"stage\":\"s$((i%3))\"}}}" application/strategic-merge-patch+json)
-  codes+=$(api "$T_ALICE" POST /api/v1/namespaces/$ns/secrets "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"$n\"},\"stringData\":{\"token\":\"$(openssl rand -hex 16)\"}}")
+  local tokv; tokv=tok-$(openssl rand -hex 16); plant "$tokv"
+  codes+=$(api "$T_ALICE" POST /api/v1/namespaces/$ns/secrets "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"$n\"},\"stringData\":{\"token\":\"$tokv\"}}")
+  codes+=$(api "$T_ALICE" PATCH /api/v1/namespaces/$ns/secrets/$n "{\"stringData\":{\"rotated\":\"$tokv-2\"}}" application/merge-patch+json)
   codes+=$(api "$T_ALICE" GET /api/v1/namespaces/$ns/secrets/$n)
   codes+=$(api "$T_ALICE" DELETE /api/v1/namespaces/$ns/secrets/$n)
   codes+=$(api "$T_ADMIN" DELETE /api/v1/namespaces/$ns/pods/$n)
