@@ -2,6 +2,10 @@
 # with a read-only root filesystem (see deploy/daemonset).
 #
 #   docker build -t kubetrail/agent:dev .
+#
+# Without a Docker engine: test/image/build-oci.sh OUT.tar builds the same
+# image with buildah (from scratch: the binary is static) as an OCI archive;
+# test/image checks it and runs the binary as 65532 with only its capability.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -19,7 +23,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/agent /usr/local/bin/agent
-COPY deploy/daemonset/agent.yaml /etc/kubetrail/agent.yaml
+COPY deploy/daemonset/base/agent.yaml /etc/kubetrail/agent.yaml
 USER 65532:65532
 EXPOSE 9108
 ENTRYPOINT ["/usr/local/bin/agent"]

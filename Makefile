@@ -19,7 +19,16 @@ BENCH_BIN  := $(BENCH_WORK)/kubetrail-bench
 AGENT_BIN  := $(BENCH_WORK)/agent
 PPROF_TOP  := $(GO) tool pprof -nodecount 25
 
-.PHONY: bench bench-quick bench-profile bench-smoke bench-tools
+.PHONY: bench bench-quick bench-profile bench-smoke bench-tools e2e image
+
+# The real kube-apiserver end to end (test/e2e/README.md). The first run
+# builds kube-apiserver and kubectl (5-15 minutes, cached after).
+e2e:
+	eval "$$(test/peers/kube-apiserver/start.sh)" && $(GO) test -count=1 -v -run TestKubeAPIServer ./test/e2e/
+
+# The agent image as an OCI archive, without a Docker engine (buildah).
+image:
+	test/image/build-oci.sh kubetrail-agent.tar
 
 bench-tools:
 	@mkdir -p $(BENCH_WORK)

@@ -59,7 +59,7 @@ func TestCheckErrorsNameWhatIsWrong(t *testing.T) {
 
 func TestCheckAcceptsShippedConfigs(t *testing.T) {
 	files, _ := filepath.Glob("../../config/examples/*.yaml")
-	files = append(files, "../../deploy/daemonset/agent.yaml", "testdata/good.yaml")
+	files = append(files, "../../deploy/daemonset/base/agent.yaml", "testdata/good.yaml")
 	for _, f := range files {
 		var stdout, stderr bytes.Buffer
 		code := runMain([]string{"check", "-c", f}, &stdout, &stderr)
