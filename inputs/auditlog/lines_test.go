@@ -400,3 +400,30 @@ func TestDeadLetterSyncedBeforeCommit(t *testing.T) {
 	assert.Positive(t, syncs)
 	require.NoError(t, r2.stop(t))
 }
+
+// A line the input gives up on never reached the redact processor: its
+// dead-letter entry keeps what identifies the event and leaves out the
+// bodies, where Secret values are.
+func TestDeadLetterLeavesOutBodies(t *testing.T) {
+	h := newHarness(t)
+	h.mkdir()
+	lines := genLines(t, 2, 23)
+	head := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"big-secret","stage":"ResponseComplete","verb":"create","objectRef":{"resource":"secrets","namespace":"a","name":"s"},`
+	long := []byte(head + `"requestObject":{"kind":"Secret","stringData":{"password":"PLANTED-long-secret"},"x":"` +
+		strings.Repeat("y", 2<<20) + `"}}`)
+	malformed := []byte(head + `"responseObject":{"data":{"token":"PLANTED-malformed-secret"`)
+	appendFile(t, h.path, joinLines([][]byte{lines[0], long, malformed, lines[1]}))
+	sink := &recSink{}
+	r := h.start(sink, func(c *Config) { c.MaxLineBytes = 1 * config.MiB })
+	eventually(t, 10*time.Second, func() bool { return sink.count() >= 2 && len(h.dl.Entries()) >= 2 }, "lines and dead letters")
+	settle()
+	require.NoError(t, r.stop(t))
+	dls := h.dl.Entries()
+	require.Len(t, dls, 2)
+	for _, dl := range dls {
+		assert.Equal(t, head, string(dl.Raw), "the identifying head is kept, the bodies are not")
+		assert.NotContains(t, string(dl.Raw), "PLANTED")
+		assert.Contains(t, dl.Reason, "requestObject and responseObject left out")
+	}
+	assert.Equal(t, int64(len(long)), dls[0].Size)
+}

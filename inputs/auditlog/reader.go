@@ -190,6 +190,12 @@ func (t *tailer) deadLetterLong(src *source, more string) {
 // committed with the next mark, like any handled line.
 func (t *tailer) deadLetter(src *source, off int64, raw []byte, size int64, label, reason string) {
 	source := fmt.Sprintf("%s:%d", t.pathOf(src.e), off) // where the file is now
+	if kept, cut := withoutBodies(raw); cut {
+		// The line never reached the processors: its bodies may hold
+		// Secret values nobody redacted. Keep what identifies the event.
+		raw = kept
+		reason += "; requestObject and responseObject left out (not redacted)"
+	}
 	t.log.Warn("line sent to the dead-letter file", slog.String("source", source), slog.String("reason", reason))
 	err := t.in.set.DeadLetter.WriteDeadLetter(pipeline.DeadLetter{
 		Component: "input/" + t.in.set.Name,
@@ -249,4 +255,18 @@ func (t *tailer) flush(ctx context.Context, src *source) error {
 	l.events = l.events[:0]
 	l.evBytes = 0
 	return nil
+}
+
+// withoutBodies cuts a line the input gives up on before its first
+// requestObject or responseObject member: the apiserver writes them after
+// the fields that identify the event (auditID, verb, user, objectRef,
+// responseStatus), and they are where Secret values and tokens are.
+func withoutBodies(raw []byte) ([]byte, bool) {
+	cut := len(raw)
+	for _, key := range [][]byte{[]byte(`"requestObject"`), []byte(`"responseObject"`)} {
+		if i := bytes.Index(raw, key); i >= 0 && i < cut {
+			cut = i
+		}
+	}
+	return raw[:cut], cut < len(raw)
 }
