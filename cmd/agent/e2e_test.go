@@ -168,7 +168,10 @@ writing:
 	for {
 		p := startAgent(t, bin, cfg)
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL), "agent exited by itself; stderr:\n%s", tail(p.stderr.String()))
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			<-p.done // its stderr is complete once Wait returned
+			t.Fatalf("agent exited by itself (%v); stderr:\n%s", err, tail(p.stderr.String()))
+		}
 		<-p.done
 		kills++
 		select {

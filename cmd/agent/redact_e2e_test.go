@@ -66,7 +66,10 @@ pipelines:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM), "stderr:\n%s", tail(p.stderr.String()))
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		<-p.done
+		t.Fatalf("agent exited by itself (%v); stderr:\n%s", err, tail(p.stderr.String()))
+	}
 	require.NoError(t, <-p.done, "stderr:\n%s", tail(p.stderr.String()))
 	seen, n := readOutput(t, filepath.Join(dir, "out"))
 	require.Equal(t, want, n, "every event delivered")
