@@ -18,7 +18,7 @@ func init() {
 	outputs.Register("kafka", outputs.Factory{
 		NewConfig: func() any { return defaultConfig() },
 		New: func(cfg any, set pipeline.Settings) (event.Output, error) {
-			return New(cfg.(*Config), set.Logger)
+			return New(cfg.(*Config), set)
 		},
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kubetrail/kubetrail/event/truncate"
 	"github.com/kubetrail/kubetrail/outputs/internal/nametemplate"
 	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
+	"github.com/kubetrail/kubetrail/pipeline"
 )
 
 // maxTopicLen is Kafka's limit on a topic name.
@@ -48,9 +49,11 @@ type Kafka struct {
 
 var _ event.Output = (*Kafka)(nil)
 
-// New returns a kafka output for a validated cfg. Nothing connects before
+// New returns a kafka output for a validated cfg; set supplies its logger
+// and the delivery settings it will be fed with. Nothing connects before
 // the first Write.
-func New(cfg *Config, log *slog.Logger) (*Kafka, error) {
+func New(cfg *Config, set pipeline.Settings) (*Kafka, error) {
+	log := set.Logger
 	topic, err := nametemplate.Parse(cfg.Topic, topicOptions)
 	if err != nil {
 		return nil, fmt.Errorf("kafka topic: %w", err)
@@ -78,7 +81,13 @@ func New(cfg *Config, log *slog.Logger) (*Kafka, error) {
 		}
 	}
 	max := int(cfg.MaxMessageBytes)
-	w := newWriter(cfg, tr, max, 1<<20)
+	// kafka-go allocates room for BatchSize messages in every record
+	// batch: size it to the most a Write carries.
+	batchSize := set.Delivery.MaxEvents
+	if batchSize <= 0 {
+		batchSize = 500
+	}
+	w := newWriter(cfg, tr, max, min(batchSize, 10000))
 	// single sends records the broker refused in a batch one per batch
 	// (see tooLarge); same connections.
 	single := newWriter(cfg, tr, max, 1)
@@ -100,7 +109,7 @@ func newWriter(cfg *Config, tr *kafkago.Transport, max, batchSize int) *kafkago.
 		WriteBackoffMin: 50 * time.Millisecond,
 		WriteBackoffMax: 500 * time.Millisecond,
 		// Write hands over whole batches and waits: fill record batches up
-		// to the message size and send at once.
+		// to the message size or batchSize and send at once.
 		BatchSize:              batchSize,
 		BatchBytes:             int64(max),
 		BatchTimeout:           time.Millisecond,

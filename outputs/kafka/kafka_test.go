@@ -19,6 +19,7 @@ import (
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
+	"github.com/kubetrail/kubetrail/pipeline"
 )
 
 func testConfig(brokers, topic string) *Config {
@@ -33,7 +34,7 @@ func newOutput(t *testing.T, cfg *Config) *Kafka {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	k, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	k, err := New(cfg, pipeline.Settings{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
