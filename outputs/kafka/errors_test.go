@@ -5,13 +5,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/pipeline"
 )
 
 func TestClassify(t *testing.T) {
@@ -57,5 +60,25 @@ func TestClassify(t *testing.T) {
 	}
 	if classify(nil) != nil {
 		t.Error("classify(nil) != nil")
+	}
+}
+
+func TestAcksNoneWarns(t *testing.T) {
+	for _, a := range ackses {
+		var logs strings.Builder
+		cfg := defaultConfig()
+		cfg.Brokers, cfg.Topic, cfg.RequiredAcks = []string{"127.0.0.1:1"}, "t", a
+		k, err := New(cfg, pipeline.Settings{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_ = k.Close(context.Background())
+		warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "at-most-once")
+		if warned != (a == AcksNone) {
+			t.Errorf("required_acks %s: warned=%v: %s", a, warned, logs.String())
+		}
 	}
 }
