@@ -40,6 +40,7 @@ type Kafka struct {
 	policy oversize.Policy
 	max    int
 
+	tr     *kafkago.Transport
 	w      *kafkago.Writer
 	single *kafkago.Writer
 
@@ -94,7 +95,7 @@ func New(cfg *Config, set pipeline.Settings) (*Kafka, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Kafka{cfg: cfg, log: log, topic: topic, key: key, policy: cfg.Oversize, max: max, w: w, single: single, topics: map[string]string{}}, nil
+	return &Kafka{cfg: cfg, log: log, topic: topic, key: key, policy: cfg.Oversize, max: max, tr: tr, w: w, single: single, topics: map[string]string{}}, nil
 }
 
 func newWriter(cfg *Config, tr *kafkago.Transport, max, batchSize int) *kafkago.Writer {
@@ -173,7 +174,11 @@ func (k *Kafka) Start(context.Context) error {
 // returns nil, leaving the writer to finish in the background.
 func (k *Kafka) Close(ctx context.Context) error {
 	done := make(chan error, 1)
-	go func() { done <- errors.Join(k.w.Close(), k.single.Close()) }()
+	go func() {
+		err := errors.Join(k.w.Close(), k.single.Close())
+		k.tr.CloseIdleConnections()
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
