@@ -9,7 +9,7 @@
 #                       allocation profiles of the pipeline run in process
 #   make bench-smoke    the harness's tests, the agent binary included
 #   make bench-kafka    the heavy and real mixes shipped to the Kafka output
-#                       (default compression zstd, then none) instead of the
+#                       (default compression snappy, then none) instead of the
 #                       file output; needs the broker of test/peers/kafka:
 #                       eval "$$(test/peers/kafka/start.sh)" first
 #
@@ -62,7 +62,7 @@ bench-smoke:
 
 bench-kafka: bench-tools
 	@test -n "$(KAFKA_BOOTSTRAP)" || { echo 'KAFKA_BOOTSTRAP is unset: eval "$$(test/peers/kafka/start.sh)"'; exit 1; }
-	@for mix in heavy real; do for c in zstd none; do \
+	@for mix in heavy real; do for c in snappy none; do \
 		echo "== $$mix mix, kafka output, compression $$c"; \
 		$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs $(RUNS) -mix $$mix -size 1GiB \
 			-output-yaml "{type: kafka, brokers: [\"$(KAFKA_BOOTSTRAP)\"], topic: bench-%RUN%, compression: $$c}" || exit 1; \

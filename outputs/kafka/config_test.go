@@ -72,7 +72,7 @@ func TestSampleLoads(t *testing.T) {
 	got := cfg.Outputs["kafka"].Config.(*kafka.Config)
 	want := &kafka.Config{
 		Brokers: []string{"kafka-0.kafka:9092", "kafka-1.kafka:9092"}, Topic: "k8s-audit", Key: "{auditID}",
-		Cluster: "prod-eu-1", Compression: kafka.CompressionZstd, RequiredAcks: kafka.AcksAll,
+		Cluster: "prod-eu-1", Compression: kafka.CompressionSnappy, RequiredAcks: kafka.AcksAll,
 		SASL: &kafka.SASL{Mechanism: kafka.MechanismScramSHA512, Username: "kubetrail", Password: "s3cret-pw"},
 		TLS:  &configtls.Config{CAFile: ca}, MaxMessageBytes: config.MiB, Oversize: oversize.Truncate,
 	}
@@ -87,7 +87,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := cfg.Outputs["kafka"].Config.(*kafka.Config)
-	want := &kafka.Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "audit", Key: "{auditID}", Compression: kafka.CompressionZstd,
+	want := &kafka.Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "audit", Key: "{auditID}", Compression: kafka.CompressionSnappy,
 		RequiredAcks: kafka.AcksAll, MaxMessageBytes: config.MiB, Oversize: oversize.Truncate}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
