@@ -186,6 +186,8 @@ pipelines:
 	}
 	t.Logf("broker restarted")
 	waitCount(2*third, 2*time.Minute)
+	dupsAfterBroker := duplicateCount(t, addr, topic)
+	t.Logf("after the broker's restart: %d duplicates", dupsAfterBroker)
 
 	// Now the agent dies mid-stream (SIGKILL) and is restarted.
 	writeLines(third/2, 5*time.Millisecond)
@@ -246,6 +248,33 @@ pipelines:
 	case <-time.After(30 * time.Second):
 		t.Fatal("agent did not exit within 30 s of SIGTERM")
 	}
+}
+
+// duplicateCount reads the topic and counts records whose (auditID, stage)
+// came before.
+func duplicateCount(t *testing.T, addr, topic string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := readTopic(ctx, addr, topic)
+	if err != nil {
+		t.Logf("count duplicates: %v", err)
+		return -1
+	}
+	seen := map[string]bool{}
+	d := 0
+	for _, r := range recs {
+		ev, err := event.New(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := string(ev.ID(nil))
+		if seen[id] {
+			d++
+		}
+		seen[id] = true
+	}
+	return d
 }
 
 func tail(b []byte, n int) []byte {
