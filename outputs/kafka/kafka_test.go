@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,26 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		Ordered: true, // keyed by auditID: one request's stages share a partition
+		Faults:  []outputtest.Fault{{Name: "broker killed", Break: killBroker}},
 	})
+}
+
+// killBroker SIGKILLs the broker test/peers/kafka started; heal starts it
+// again on the same data and ports.
+func killBroker(t *testing.T) (heal func()) {
+	dir := peertest.Require(t, "kafka", "KAFKA_DIR")
+	stop := exec.Command(peerScript("stop.sh"), dir)
+	stop.Env = append(os.Environ(), "KAFKA_STOP_SIGNAL=KILL")
+	if out, err := stop.CombinedOutput(); err != nil {
+		t.Fatalf("stop.sh: %v\n%s", err, out)
+	}
+	return func() {
+		start := exec.Command(peerScript("start.sh"))
+		start.Env = append(os.Environ(), "KAFKA_DIR="+dir)
+		if out, err := start.Output(); err != nil {
+			t.Fatalf("start.sh: %v\n%s", err, out)
+		}
+	}
 }
 
 // writeDirect sends events through Start/Write/Close, without a pipeline.
