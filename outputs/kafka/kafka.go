@@ -44,6 +44,9 @@ type Kafka struct {
 	w      *kafkago.Writer
 	single *kafkago.Writer
 
+	cluster []byte    // the cluster header's value, nil without one
+	bufs    sync.Pool // *writeBuf
+
 	mu     sync.Mutex
 	topics map[string]string // interned rendered topic names
 }
@@ -95,7 +98,11 @@ func New(cfg *Config, set pipeline.Settings) (*Kafka, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Kafka{cfg: cfg, log: log, topic: topic, key: key, policy: cfg.Oversize, max: max, tr: tr, w: w, single: single, topics: map[string]string{}}, nil
+	k := &Kafka{cfg: cfg, log: log, topic: topic, key: key, policy: cfg.Oversize, max: max, tr: tr, w: w, single: single, topics: map[string]string{}}
+	if cfg.Cluster != "" {
+		k.cluster = []byte(cfg.Cluster)
+	}
+	return k, nil
 }
 
 func newWriter(cfg *Config, tr *kafkago.Transport, max, batchSize int) *kafkago.Writer {
@@ -194,8 +201,20 @@ func (k *Kafka) Close(ctx context.Context) error {
 // acknowledged every record (as required_acks says), or the per-record
 // verdicts: see classify.
 func (k *Kafka) Write(ctx context.Context, b *event.Batch) error {
+	wb, _ := k.bufs.Get().(*writeBuf)
+	if wb == nil {
+		wb = &writeBuf{}
+	}
+	defer func() {
+		// After a cancelled WriteMessages the writer may still be sending
+		// the records: their memory is not reused then. A context once
+		// done stays done, so a nil Err means every call ran to the end.
+		if ctx.Err() == nil && cap(wb.arena) <= maxKeptArena {
+			k.bufs.Put(wb)
+		}
+	}()
 	failed := map[int]error{}
-	msgs, idx := k.messages(b, failed)
+	msgs, idx := k.messages(b, failed, wb)
 	err := k.w.WriteMessages(ctx, msgs...)
 	if err == nil {
 		return partial(failed)
@@ -220,15 +239,34 @@ func (k *Kafka) Write(ctx context.Context, b *event.Batch) error {
 	return partial(failed)
 }
 
-// messages builds the records of b, recording in failed the events that
-// cannot be sent (oversize). idx maps a record to its event. The values are
-// copies: after a cancelled WriteMessages the writer may still send them,
-// when the batch's memory belongs to the delivery loop again.
-func (k *Kafka) messages(b *event.Batch, failed map[int]error) (msgs []kafkago.Message, idx []int) {
-	arena := make([]byte, 0, b.Bytes+len(b.Events)*64)
-	msgs = make([]kafkago.Message, 0, len(b.Events))
-	idx = make([]int, 0, len(b.Events))
-	var scratch []byte
+// maxKeptArena is the largest record arena a writeBuf keeps for the next
+// Write (batches are 1 MiB by default).
+const maxKeptArena = 8 << 20
+
+// writeBuf is the memory of one Write's records, reused by later Writes.
+type writeBuf struct {
+	arena   []byte // keys, header values and values, copied from the batch
+	headers []kafkago.Header
+	msgs    []kafkago.Message
+	idx     []int
+}
+
+// messages builds the records of b in wb, recording in failed the events
+// that cannot be sent (oversize). idx maps a record to its event. Keys,
+// headers and values are copies in wb: the batch's memory goes back to the
+// delivery loop when Write returns, while the writer may still be sending
+// (after a cancelled context).
+func (k *Kafka) messages(b *event.Batch, failed map[int]error, wb *writeBuf) (msgs []kafkago.Message, idx []int) {
+	n := len(b.Events)
+	if need := b.Bytes + n*64; cap(wb.arena) < need {
+		wb.arena = make([]byte, 0, need)
+	}
+	if cap(wb.headers) < 3*n {
+		wb.headers = make([]kafkago.Header, 0, 3*n)
+	}
+	arena, headers := wb.arena[:0], wb.headers[:0]
+	msgs, idx = wb.msgs[:0], wb.idx[:0]
+	var scratch [256]byte
 	for i := range b.Events {
 		ev := &b.Events[i]
 		start := len(arena)
@@ -248,8 +286,7 @@ func (k *Kafka) messages(b *event.Batch, failed map[int]error) (msgs []kafkago.M
 			arena = arena[:start]
 			continue
 		}
-		scratch = k.topic.Append(scratch[:0], &ev.Meta)
-		topic, err := k.topicName(scratch)
+		topic, err := k.topicName(k.topic.Append(scratch[:0], &ev.Meta))
 		if err != nil {
 			failed[i] = err
 			arena = arena[:start]
@@ -257,20 +294,24 @@ func (k *Kafka) messages(b *event.Batch, failed map[int]error) (msgs []kafkago.M
 		}
 		valStart := len(arena)
 		arena = append(arena, ev.Raw...)
-		headers := make([]kafkago.Header, 2, 3)
-		headers[0] = kafkago.Header{Key: "stage", Value: arena[keyEnd:stageEnd:stageEnd]}
-		headers[1] = kafkago.Header{Key: "verb", Value: arena[stageEnd:verbEnd:verbEnd]}
-		if k.cfg.Cluster != "" {
-			headers = append(headers, kafkago.Header{Key: "cluster", Value: []byte(k.cfg.Cluster)})
+		// An arena that grew moved: slice it only now. Earlier records
+		// keep the old array, which holds their bytes.
+		h := len(headers)
+		headers = append(headers,
+			kafkago.Header{Key: "stage", Value: arena[keyEnd:stageEnd:stageEnd]},
+			kafkago.Header{Key: "verb", Value: arena[stageEnd:verbEnd:verbEnd]})
+		if k.cluster != nil {
+			headers = append(headers, kafkago.Header{Key: "cluster", Value: k.cluster})
 		}
 		msgs = append(msgs, kafkago.Message{
 			Topic:   topic,
 			Key:     arena[start:keyEnd:keyEnd],
 			Value:   arena[valStart:len(arena):len(arena)],
-			Headers: headers,
+			Headers: headers[h:len(headers):len(headers)], // room for 3 per event: never moves
 		})
 		idx = append(idx, i)
 	}
+	wb.arena, wb.headers, wb.msgs, wb.idx = arena, headers, msgs, idx
 	return msgs, idx
 }
 
