@@ -8,6 +8,10 @@
 #                       (agent run -cpuprofile) on the heavy and real mixes,
 #                       allocation profiles of the pipeline run in process
 #   make bench-smoke    the harness's tests, the agent binary included
+#   make bench-kafka    the heavy and real mixes shipped to the Kafka output
+#                       (default compression snappy, then none) instead of the
+#                       file output; needs the broker of test/peers/kafka:
+#                       eval "$$(test/peers/kafka/start.sh)" first
 #
 # BENCH_WORK holds the workload caches (about 2.3 GiB), the run directories
 # (up to 3 GiB during a run) and report.md; RUNS is the repetitions.
@@ -19,7 +23,7 @@ BENCH_BIN  := $(BENCH_WORK)/kubetrail-bench
 AGENT_BIN  := $(BENCH_WORK)/agent
 PPROF_TOP  := $(GO) tool pprof -nodecount 25
 
-.PHONY: bench bench-quick bench-profile bench-smoke bench-tools e2e image
+.PHONY: bench bench-quick bench-profile bench-smoke bench-tools bench-kafka e2e image
 
 # The real kube-apiserver end to end (test/e2e/README.md). The first run
 # builds kube-apiserver and kubectl (5-15 minutes, cached after).
@@ -64,3 +68,11 @@ bench-profile: bench-tools
 
 bench-smoke:
 	KUBETRAIL_BENCH_AGENT=build $(GO) test -count=1 -v -run . ./test/bench/
+
+bench-kafka: bench-tools
+	@test -n "$(KAFKA_BOOTSTRAP)" || { echo 'KAFKA_BOOTSTRAP is unset: eval "$$(test/peers/kafka/start.sh)"'; exit 1; }
+	@for mix in heavy real; do for c in snappy none; do \
+		echo "== $$mix mix, kafka output, compression $$c"; \
+		$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs $(RUNS) -mix $$mix -size 1GiB \
+			-output-yaml "{type: kafka, brokers: [\"$(KAFKA_BOOTSTRAP)\"], topic: bench-%RUN%, compression: $$c}" || exit 1; \
+	done; done

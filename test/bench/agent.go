@@ -55,8 +55,28 @@ func (d RunDirs) Checkpoint() string {
 // on the same disk, checkpoints on (always), metrics on 127.0.0.1. Every
 // setting not written here is the agent's default. outMaxSize is the file
 // output's rotation size; extra is appended to the pipeline (e.g.
-// "    buffer: {fsync: never}\n", for experiments).
-func agentConfig(d RunDirs, httpAddr, outMaxSize, extra string) string {
+// "    buffer: {fsync: never}\n", for experiments). output, when not empty,
+// replaces the file output by another one (the YAML flow mapping of its
+// settings, e.g. "{type: kafka, brokers: [...], topic: bench}").
+func agentConfig(d RunDirs, httpAddr, outMaxSize, extra, output string) string {
+	if output != "" {
+		return fmt.Sprintf(`# Written by test/bench: the agent's defaults but for paths and the output.
+agent:
+  state_dir: %s
+  http_listen: "%s"
+  log: {level: info, format: text}
+inputs:
+  apiserver:
+    type: auditlog
+    path: %s
+outputs:
+  local: %s
+pipelines:
+  audit:
+    inputs: [apiserver]
+    outputs: [local]
+%s`, d.State, httpAddr, d.AuditLog(), output, extra)
+	}
 	return fmt.Sprintf(`# Written by test/bench: the agent's defaults but for paths and rotation.
 agent:
   state_dir: %s
@@ -102,13 +122,13 @@ type agentProc struct {
 
 // startAgent writes the configuration and starts `bin run -c CONFIG ARGS`.
 // env adds environment variables.
-func startAgent(bin string, d RunDirs, outMaxSize, extra string, env, args []string) (*agentProc, error) {
+func startAgent(bin string, d RunDirs, outMaxSize, extra, output string, env, args []string) (*agentProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cfg := filepath.Join(d.Root, "agent.yaml")
-	if err := os.WriteFile(cfg, []byte(agentConfig(d, addr, outMaxSize, extra)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(agentConfig(d, addr, outMaxSize, extra, output)), 0o600); err != nil {
 		return nil, fmt.Errorf("write agent config: %w", err)
 	}
 	logf, err := os.Create(filepath.Join(d.Root, "agent.log"))

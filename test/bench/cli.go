@@ -23,6 +23,7 @@ type common struct {
 	agent, work, corpus, repo string
 	runs                      int
 	pipelineYAML              string
+	outputYAML                string
 	prefault                  string
 	runPrefault               string
 	settle                    time.Duration
@@ -46,6 +47,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.settle, "settle", 0, "sleep before each run (e.g. 5s: measure on memory a VM's host took back)")
 	fs.StringVar(&c.agentCPUProfile, "agent-cpuprofile", "", "run, latency: pass -cpuprofile FILE to the agent (.N per run)")
 	fs.StringVar(&c.perf, "perf", "", "run: record the agent with `perf record -g` into this file (.N per run)")
+	fs.StringVar(&c.outputYAML, "output-yaml", "", `run: ship to this output instead of the file output, e.g. '{type: kafka, brokers: ["127.0.0.1:19092"], topic: bench-%RUN%}' (%RUN% is unique per run; done when the sent-events metric counts every event)`)
 	fs.StringVar(&c.pipelineYAML, "pipeline-yaml", "", `experiments: YAML appended to the pipeline, e.g. 'buffer: {fsync: never}' (the benchmark uses the defaults)`)
 }
 
@@ -145,6 +147,7 @@ func (c *common) runOptions(name string) RunOptions {
 	if c.pipelineYAML != "" {
 		o.PipelineYAML = "    " + c.pipelineYAML + "\n"
 	}
+	o.OutputYAML = c.outputYAML
 	return o
 }
 

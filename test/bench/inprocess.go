@@ -30,7 +30,7 @@ const HarnessLabel = "harness"
 // with its disk buffer and the file output.
 func buildInProcess(d RunDirs, logw io.Writer) (*app.Agent, error) {
 	file := filepath.Join(d.Root, "agent.yaml")
-	text := agentConfig(d, "", "100MiB", "")
+	text := agentConfig(d, "", "100MiB", "", "")
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
