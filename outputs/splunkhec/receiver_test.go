@@ -1,0 +1,177 @@
+package splunkhec
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubetrail/kubetrail/internal/peertest"
+)
+
+// receiver is a private instance of the HEC test peer
+// (test/peers/splunkhec: the collector's splunk_hec receiver), which a test
+// may kill and restart on the same port and file.
+type receiver struct {
+	t          *testing.T
+	bin, dir   string
+	port       int
+	token      string
+	indexDelay time.Duration
+	cmd        *exec.Cmd
+	exited     chan struct{}
+}
+
+// startReceiver starts a receiver accepting token, or skips the test when
+// the peer binary is not built (fails under CI).
+func startReceiver(t *testing.T, token string, indexDelay time.Duration) *receiver {
+	t.Helper()
+	bin := peertest.Require(t, "splunkhec", "KUBETRAIL_HEC_RECEIVER_BIN")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	r := &receiver{t: t, bin: bin, dir: t.TempDir(), port: port, token: token, indexDelay: indexDelay}
+	r.start()
+	t.Cleanup(func() { r.kill() })
+	return r
+}
+
+func (r *receiver) endpoint() string { return fmt.Sprintf("http://127.0.0.1:%d", r.port) }
+func (r *receiver) file() string     { return filepath.Join(r.dir, "received.ndjson") }
+
+func (r *receiver) start() {
+	r.t.Helper()
+	cfg := fmt.Sprintf(`extensions:
+  bearertokenauth: {scheme: Splunk, token: %q}
+  indexer: {index_delay: %s}
+receivers:
+  splunk_hec:
+    endpoint: 127.0.0.1:%d
+    include_metadata: true
+    auth: {authenticator: bearertokenauth}
+    ack: {extension: indexer}
+exporters:
+  recordfile: {path: %s, journal: %s}
+service:
+  extensions: [bearertokenauth, indexer]
+  telemetry: {logs: {level: warn}, metrics: {level: none}}
+  pipelines:
+    logs: {receivers: [splunk_hec], exporters: [recordfile]}
+`, r.token, r.indexDelay, r.port, r.file(), filepath.Join(r.dir, "journal"))
+	path := filepath.Join(r.dir, "config.yaml")
+	require.NoError(r.t, os.WriteFile(path, []byte(cfg), 0o600))
+	logf, err := os.OpenFile(filepath.Join(r.dir, "receiver.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(r.t, err)
+	defer logf.Close()
+	r.cmd = exec.Command(r.bin, "--config", path)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	require.NoError(r.t, r.cmd.Start())
+	r.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.exited)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, r.endpoint()+"/services/collector/health", nil)
+		req.Header.Set("Authorization", "Splunk "+r.token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-r.exited:
+			log, _ := os.ReadFile(filepath.Join(r.dir, "receiver.log"))
+			r.t.Fatalf("receiver exited at start:\n%s", log)
+		default:
+		}
+		require.True(r.t, time.Now().Before(deadline), "receiver not ready after 30s")
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill SIGKILLs the receiver: what it held unacknowledged is lost.
+func (r *receiver) kill() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.exited
+	r.cmd = nil
+}
+
+// restart kills the receiver and starts it again on the same port and
+// file, accepting token, with indexDelay.
+func (r *receiver) restart(token string, indexDelay time.Duration) {
+	r.t.Helper()
+	r.kill()
+	r.token, r.indexDelay = token, indexDelay
+	r.start()
+}
+
+// Record is one line the receiver wrote (test/peers/splunkhec/receiver).
+type Record struct {
+	Channel    string            `json:"channel"`
+	Encoding   string            `json:"encoding"`
+	TimeNanos  int64             `json:"time_ns"`
+	Host       string            `json:"host"`
+	Source     string            `json:"source"`
+	Sourcetype string            `json:"sourcetype"`
+	Index      string            `json:"index"`
+	Fields     map[string]string `json:"fields"`
+	Event      json.RawMessage   `json:"event"`
+}
+
+// key is the event's auditID/stage.
+func (rec *Record) key() string {
+	var ev struct{ AuditID, Stage string }
+	_ = json.Unmarshal(rec.Event, &ev)
+	return ev.AuditID + "/" + ev.Stage
+}
+
+func (r *receiver) records() []Record {
+	r.t.Helper()
+	return readRecords(r.t, r.file())
+}
+
+func readRecords(t *testing.T, path string) []Record {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	var recs []Record
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var rec Record
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &rec))
+		recs = append(recs, rec)
+	}
+	require.NoError(t, sc.Err())
+	return recs
+}
+
+// journal returns the receiver's "answered"/"indexed" lines.
+func (r *receiver) journal() []string {
+	data, _ := os.ReadFile(filepath.Join(r.dir, "journal"))
+	return strings.Fields(strings.ReplaceAll(string(data), "\n", " | "))
+}
+
+// answered counts the 200s with an ackId the receiver gave.
+func (r *receiver) answered() int {
+	data, _ := os.ReadFile(filepath.Join(r.dir, "journal"))
+	return strings.Count(string(data), "answered ")
+}
