@@ -71,9 +71,9 @@ func TestEnvelope(t *testing.T) {
 
 func TestEpoch(t *testing.T) {
 	for ts, want := range map[string]string{
-		"2026-11-22T02:27:17.144351Z":     "1795314437.144351",
-		"2026-11-22T02:27:17Z":            "1795314437.000000",
-		"2026-11-22T02:27:17.1Z":          "1795314437.100000",
+		"2026-11-22T02:27:17.144351Z":      "1795314437.144351",
+		"2026-11-22T02:27:17Z":             "1795314437.000000",
+		"2026-11-22T02:27:17.1Z":           "1795314437.100000",
 		"2026-11-22T03:27:17.000042+01:00": "1795314437.000042",
 	} {
 		e, ok := epoch([]byte(ts))
@@ -139,7 +139,11 @@ func TestLoadConfig(t *testing.T) {
 	tokenFile := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte("s3cr3t-token\n"), 0o600))
 	comps := config.Factories{
-		config.KindInput:  {"auditlog": func() any { return &struct{ Path string `yaml:"path"` }{} }},
+		config.KindInput: {"auditlog": func() any {
+			return &struct {
+				Path string `yaml:"path"`
+			}{}
+		}},
 		config.KindOutput: {"splunk_hec": func() any { return defaultConfig() }},
 	}
 	cfg, err := config.Parse("agent.yaml", []byte(`
