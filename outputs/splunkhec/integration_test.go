@@ -191,7 +191,7 @@ func waitReceived(t *testing.T, path string, raws [][]byte, timeout time.Duratio
 	}
 }
 
-func countRecords(t *testing.T, path string) int {
+func countRecords(path string) int {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0
@@ -212,11 +212,11 @@ func TestCorpusThroughReceiverRestart(t *testing.T) {
 	h.write(t, raws)
 	h.run()
 	deadline := time.Now().Add(60 * time.Second)
-	for countRecords(t, r.file()) < len(raws)/3 {
+	for countRecords(r.file()) < len(raws)/3 {
 		require.True(t, time.Now().Before(deadline), "no progress")
 		time.Sleep(20 * time.Millisecond)
 	}
-	before := countRecords(t, r.file())
+	before := countRecords(r.file())
 	r.restart("corpus-token", 0)
 	t.Logf("receiver restarted after %d of %d events", before, len(raws))
 	require.Less(t, before, len(raws), "the restart must happen mid-run")
@@ -269,7 +269,7 @@ func TestAckResendsWhatTheReceiverLost(t *testing.T) {
 	h.run()
 	require.Eventually(t, func() bool { return r.answered() >= 1 }, 30*time.Second, 10*time.Millisecond)
 	r.kill()
-	require.Zero(t, countRecords(t, r.file()), "the receiver answered 200 but indexed nothing")
+	require.Zero(t, countRecords(r.file()), "the receiver answered 200 but indexed nothing")
 	r.restart("ack-token", 0)
 	recs := waitReceived(t, r.file(), raws, time.Minute)
 	h.close(t)
@@ -295,7 +295,7 @@ func TestWrongTokenKeepsDataAndRecovers(t *testing.T) {
 	ready, reasons := h.health.state()
 	require.False(t, ready)
 	require.Contains(t, reasons[0], "401")
-	require.Zero(t, countRecords(t, r.file()))
+	require.Zero(t, countRecords(r.file()))
 	require.Empty(t, h.dl.Entries(), "a bad token never dead-letters")
 
 	r.restart(token, 0) // the token is fixed on the HEC side
@@ -332,7 +332,7 @@ func TestBadEventDeadLettered(t *testing.T) {
 	dl := h.dl.Entries()[0]
 	require.Equal(t, bad, dl.Raw)
 	require.Contains(t, dl.Reason, "Invalid data format (code 6)")
-	require.Equal(t, len(good), countRecords(t, r.file()), "no event was sent twice or lost")
+	require.Equal(t, len(good), countRecords(r.file()), "no event was sent twice or lost")
 }
 
 const childEnv = "KUBETRAIL_HEC_CHILD"
@@ -389,7 +389,7 @@ func TestAgentSIGKILL(t *testing.T) {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		require.NoError(t, cmd.Start())
-		n := countRecords(t, r.file())
+		n := countRecords(r.file())
 		if n >= len(raws)*9/10 || kills >= 30 {
 			// Let the last one finish.
 			waitReceived(t, r.file(), raws, 2*time.Minute)

@@ -24,7 +24,7 @@ import (
 // (test/peers/splunkhec: the collector's splunk_hec receiver), which a test
 // may kill and restart on the same port and file.
 type receiver struct {
-	t          *testing.T
+	t          testing.TB
 	bin, dir   string
 	port       int
 	token      string
@@ -35,7 +35,7 @@ type receiver struct {
 
 // startReceiver starts a receiver accepting token, or skips the test when
 // the peer binary is not built (fails under CI).
-func startReceiver(t *testing.T, token string, indexDelay time.Duration) *receiver {
+func startReceiver(t testing.TB, token string, indexDelay time.Duration) *receiver {
 	t.Helper()
 	bin := peertest.Require(t, "splunkhec", "KUBETRAIL_HEC_RECEIVER_BIN")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -145,7 +145,7 @@ func (r *receiver) records() []Record {
 	return readRecords(r.t, r.file())
 }
 
-func readRecords(t *testing.T, path string) []Record {
+func readRecords(t testing.TB, path string) []Record {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {

@@ -441,3 +441,45 @@ func TestOversizeTruncates(t *testing.T) {
 	assert.Equal(t, []string{"big"}, f.got)
 	assert.Less(t, len(b.Events[0].Raw), 8<<10)
 }
+
+// BenchmarkWrite is the output's own cost per batch of real events (the
+// corpus, 500 per batch) against a server that discards the body: envelope,
+// gzip, HTTP.
+func BenchmarkWrite(b *testing.B) {
+	for _, comp := range []Compression{Gzip, None} {
+		b.Run(string(comp), func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				io.WriteString(w, `{"text":"Success","code":0}`)
+			}))
+			defer srv.Close()
+			cfg := defaultConfig()
+			cfg.Endpoint, cfg.Token, cfg.Compression = srv.URL, "t", comp
+			cfg.Fields = map[string]string{"verb": "{verb}", "namespace": "{objectRef.namespace}"}
+			h, err := New(cfg, pipeline.Settings{Name: "siem", StateDir: b.TempDir(), Metrics: prometheus.NewRegistry()})
+			require.NoError(b, err)
+			require.NoError(b, h.Start(context.Background()))
+			var batches []*event.Batch
+			cur := &event.Batch{}
+			total := 0
+			for _, l := range testcorpus.Load(b) {
+				ev, err := event.New(l.Raw)
+				require.NoError(b, err)
+				cur.Events = append(cur.Events, ev)
+				cur.Bytes += len(l.Raw)
+				total += len(l.Raw)
+				if len(cur.Events) == 500 {
+					batches = append(batches, cur)
+					cur = &event.Batch{}
+				}
+			}
+			b.SetBytes(int64(total))
+			b.ResetTimer()
+			for range b.N {
+				for _, batch := range batches {
+					require.NoError(b, h.Write(context.Background(), batch))
+				}
+			}
+		})
+	}
+}

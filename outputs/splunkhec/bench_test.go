@@ -1,0 +1,178 @@
+package splunkhec_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubetrail/kubetrail/internal/testcorpus"
+	"github.com/kubetrail/kubetrail/outputs/splunkhec"
+	"github.com/kubetrail/kubetrail/test/bench"
+)
+
+// BenchmarkAgentToReceiver runs the agent binary (auditlog input from the
+// beginning of a ready-written audit log, the default disk buffer, the
+// splunk_hec output with its defaults: gzip, 1MiB requests) against the HEC
+// receiver, for the heavy and real mixes of test/bench, with and without
+// indexer acks, and reports the agent's CPU-seconds per GiB (rusage, its
+// whole life) and events/s from start to the last event acknowledged.
+// The receiver runs on the same machine and is the slower side: events/s
+// is the receiver's pace. KUBETRAIL_HEC_BENCH_MIB sets the workload size
+// (default 128); workloads are cached in $BENCH_WORK/cache.
+//
+//	go test -run '^$' -bench AgentToReceiver -benchtime 1x ./outputs/splunkhec/
+func BenchmarkAgentToReceiver(b *testing.B) {
+	if os.Getenv("KUBETRAIL_HEC_RECEIVER_BIN") == "" {
+		b.Skip("needs the HEC receiver: eval \"$(test/peers/splunkhec/start.sh)\"")
+	}
+	size := int64(128)
+	if v, err := strconv.Atoi(os.Getenv("KUBETRAIL_HEC_BENCH_MIB")); err == nil && v > 0 {
+		size = int64(v)
+	}
+	work := os.Getenv("BENCH_WORK")
+	if work == "" {
+		work = filepath.Join(os.TempDir(), "kubetrail-bench")
+	}
+	agent := filepath.Join(b.TempDir(), "agent")
+	if out, err := exec.Command("go", "build", "-o", agent, "../../cmd/agent").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, mix := range []bench.Mix{bench.MixHeavy, bench.MixReal} {
+		w, err := bench.Prepare(filepath.Join(work, "cache"), mix, size<<20, 1, testcorpus.Dir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ack := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/ack=%v", mix, ack), func(b *testing.B) {
+				for range b.N {
+					runAgentOnce(b, agent, w, ack)
+				}
+			})
+		}
+	}
+}
+
+func runAgentOnce(b *testing.B, agent string, w *bench.Workload, ack bool) {
+	b.StopTimer()
+	r := splunkhec.StartReceiver(b, "bench-token", 0)
+	dir := b.TempDir()
+	auditDir := filepath.Join(dir, "audit")
+	if err := os.MkdirAll(auditDir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	src, err := os.Open(w.Path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst, err := os.Create(filepath.Join(auditDir, "audit.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyN(dst, src, w.Bytes); err != nil {
+		b.Fatal(err)
+	}
+	src.Close()
+	if err := dst.Close(); err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+	inFlight := 1
+	if ack {
+		inFlight = 4
+	}
+	cfg := fmt.Sprintf(`agent:
+  state_dir: %s
+  http_listen: "%s"
+  log: {level: warn, format: text}
+inputs:
+  apiserver: {type: auditlog, path: %s}
+outputs:
+  siem:
+    type: splunk_hec
+    endpoint: %s
+    token: bench-token
+    ack: %v
+    max_in_flight: %d
+pipelines:
+  audit: {inputs: [apiserver], outputs: [siem]}
+`, filepath.Join(dir, "state"), httpAddr, filepath.Join(auditDir, "audit.log"), r.Endpoint(), ack, inFlight)
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var logs strings.Builder
+	cmd := exec.Command(agent, "run", "-c", cfgPath)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	b.StartTimer()
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	want := float64(len(w.Events))
+	for {
+		if sent, ok := sentEvents(httpAddr); ok && sent >= want {
+			break
+		}
+		if time.Since(t0) > 20*time.Minute {
+			_ = cmd.Process.Kill()
+			b.Fatalf("not delivered after 20m:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wall := time.Since(t0)
+	b.StopTimer()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("agent: %v\n%s", err, logs.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	gib := float64(w.Bytes) / (1 << 30)
+	b.ReportMetric(cpu.Seconds()/gib, "cpu-s/GiB")
+	b.ReportMetric(float64(ru.Stime.Nano())/1e9/gib, "sys-s/GiB")
+	b.ReportMetric(want/wall.Seconds(), "events/s")
+	b.ReportMetric(float64(w.Bytes)/(1<<20)/wall.Seconds(), "MiB/s")
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+	if n := splunkhec.CountRecords(r.File()); float64(n) < want {
+		b.Fatalf("receiver holds %d of %.0f events", n, want)
+	}
+}
+
+// sentEvents reads kubetrail_output_sent_events_total from the agent.
+func sentEvents(addr string) (float64, bool) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var sum float64
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "kubetrail_output_sent_events_total") {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
