@@ -28,7 +28,8 @@ import (
 // whole life) and events/s from start to the last event acknowledged.
 // The receiver runs on the same machine and is the slower side: events/s
 // is the receiver's pace. KUBETRAIL_HEC_BENCH_MIB sets the workload size
-// (default 128); workloads are cached in $BENCH_WORK/cache.
+// (default 128); workloads are cached in $BENCH_WORK/cache;
+// KUBETRAIL_HEC_BENCH_PROFILE names a directory for the agent's profiles.
 //
 //	go test -run '^$' -bench AgentToReceiver -benchtime 1x ./outputs/splunkhec/
 func BenchmarkAgentToReceiver(b *testing.B) {
@@ -116,7 +117,12 @@ pipelines:
 		b.Fatal(err)
 	}
 	var logs strings.Builder
-	cmd := exec.Command(agent, "run", "-c", cfgPath)
+	args := []string{"run", "-c", cfgPath}
+	if prof := os.Getenv("KUBETRAIL_HEC_BENCH_PROFILE"); prof != "" {
+		// A directory for the agent's CPU and heap profiles.
+		args = append(args, "-cpuprofile", filepath.Join(prof, "cpu.pprof"), "-memprofile", filepath.Join(prof, "mem.pprof"))
+	}
+	cmd := exec.Command(agent, args...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	b.StartTimer()
 	t0 := time.Now()
@@ -132,7 +138,7 @@ pipelines:
 			_ = cmd.Process.Kill()
 			b.Fatalf("not delivered after 20m:\n%s", logs.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	wall := time.Since(t0)
 	b.StopTimer()
@@ -153,9 +159,13 @@ pipelines:
 	}
 }
 
+// scraper reads /metrics uncompressed, so the agent spends no CPU on gzip
+// for the harness.
+var scraper = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
 // sentEvents reads kubetrail_output_sent_events_total from the agent.
 func sentEvents(addr string) (float64, bool) {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := scraper.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return 0, false
 	}
