@@ -41,8 +41,9 @@ type HEC struct {
 	acks          *acks
 	m             *metrics
 
-	bufs sync.Pool // *[]byte
-	gzs  sync.Pool // *gzip.Writer
+	bufs  sync.Pool // *[]byte: request bodies
+	zbufs sync.Pool // *bytes.Buffer: compressed bodies
+	gzs   sync.Pool // *gzip.Writer
 	// pollInterval is the first ack poll's delay; it grows to maxPoll.
 	pollInterval, maxPoll time.Duration
 }
@@ -385,10 +386,15 @@ type hecReply struct {
 func (h *HEC) post(ctx context.Context, body []byte) (result, error) {
 	payload := body
 	if h.cfg.Compression == Gzip {
-		var err error
-		if payload, err = h.gzip(body); err != nil {
+		zb, _ := h.zbufs.Get().(*bytes.Buffer)
+		if zb == nil {
+			zb = new(bytes.Buffer)
+		}
+		defer h.zbufs.Put(zb)
+		if err := h.gzip(zb, body); err != nil {
 			return result{}, err
 		}
+		payload = zb.Bytes()
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout.Std())
 	defer cancel()
@@ -570,21 +576,19 @@ func (h *HEC) scrub(s string) string {
 	return strings.ReplaceAll(s, h.token, "[redacted]")
 }
 
-func (h *HEC) gzip(body []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(body)/4 + 512)
+// gzip compresses body into buf (reset first), at the fastest level: the
+// agent's CPU is taken from the control plane.
+func (h *HEC) gzip(buf *bytes.Buffer, body []byte) error {
+	buf.Reset()
 	zw, _ := h.gzs.Get().(*gzip.Writer)
 	if zw == nil {
-		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		zw, _ = gzip.NewWriterLevel(buf, gzip.BestSpeed)
 	} else {
-		zw.Reset(&buf)
+		zw.Reset(buf)
 	}
 	defer h.gzs.Put(zw)
 	if _, err := zw.Write(body); err != nil {
-		return nil, err
+		return err
 	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return zw.Close()
 }
