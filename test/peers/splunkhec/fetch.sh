@@ -15,7 +15,7 @@ if [[ ! -x "$bin" ]]; then
   mkdir -p "$cache"
   echo "fetch.sh: building the HEC receiver (first time: downloads the collector modules, a few minutes)" >&2
   t0=$SECONDS
-  (cd "$here/receiver" && GOFLAGS=-mod=mod go build -trimpath -o "$bin.tmp" .) >&2
+  (cd "$here/receiver" && GOFLAGS=-buildvcs=false go build -trimpath -o "$bin.tmp" .) >&2
   mv "$bin.tmp" "$bin"
   echo "fetch.sh: built $bin in $((SECONDS - t0)) s" >&2
 fi
