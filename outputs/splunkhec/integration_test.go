@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/internal/peertest"
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -414,4 +416,29 @@ func TestAgentSIGKILL(t *testing.T) {
 	t.Logf("%d events, %d kills, %d records, %d duplicates (bound %d per kill)", len(raws), kills, len(recs), dups, childMaxEvents*childInFlight)
 	require.Greater(t, kills, 2, "the agent must be killed mid-stream")
 	require.LessOrEqual(t, dups, (kills+1)*childMaxEvents*childInFlight)
+}
+
+// The receiver test/peers/splunkhec/start.sh runs (the one .ci/run starts)
+// takes uncompressed requests too.
+func TestSharedReceiverUncompressed(t *testing.T) {
+	endpoint := peertest.Require(t, "splunkhec", "KUBETRAIL_HEC_ENDPOINT")
+	file := os.Getenv("KUBETRAIL_HEC_RECEIVED")
+	raws := corpusRaws(t)[:50]
+	// Unique auditIDs, so that what other runs left in the file cannot count.
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	for i := range raws {
+		raws[i] = bytes.Replace(raws[i], []byte(`"auditID":"`), []byte(`"auditID":"`+run+`-`), 1)
+	}
+	cfg := testConfig(endpoint, os.Getenv("KUBETRAIL_HEC_TOKEN"))
+	cfg.Compression = None
+	h := newHarness(t, t.TempDir(), cfg, pipeline.DeliveryConfig{MaxEvents: 20, MaxWait: 10 * time.Millisecond})
+	h.write(t, raws)
+	h.run()
+	recs := waitReceived(t, file, raws, 30*time.Second)
+	h.close(t)
+	for _, rec := range recs {
+		if strings.HasPrefix(rec.key(), run) {
+			require.Empty(t, rec.Encoding, "compression: none sends plain JSON")
+		}
+	}
 }
