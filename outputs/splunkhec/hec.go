@@ -133,7 +133,8 @@ func (h *HEC) Close(context.Context) error {
 // Write sends the batch in requests of at most max_bytes and, with ack,
 // waits until the indexers acknowledged every request.
 func (h *HEC) Write(ctx context.Context, b *event.Batch) error {
-	w := &write{h: h, evs: b.Events, failed: map[int]error{}, env: *h.env}
+	// The envelope's scratch is per Write (Writes run concurrently).
+	w := &write{h: h, evs: b.Events, failed: map[int]error{}, env: envelope{constant: h.env.constant, fields: h.env.fields}}
 	idx := make([]int, 0, len(b.Events))
 	for i := range b.Events {
 		if err := oversize.Fit(&b.Events[i], h.maxEventBytes, h.cfg.Oversize); err != nil {
@@ -490,7 +491,12 @@ type answer struct {
 func (h *HEC) do(req *http.Request) (answer, error) {
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return answer{}, errors.New(h.scrub(err.Error()))
+		err = errors.New(h.scrub(err.Error()))
+		if certProblem(err) {
+			// The CA or server name is wrong: a configuration problem.
+			err = event.Unready(fmt.Errorf("%w (check tls: ca_file, server_name)", err))
+		}
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -591,4 +597,11 @@ func (h *HEC) gzip(buf *bytes.Buffer, body []byte) error {
 		return err
 	}
 	return zw.Close()
+}
+
+// certProblem reports whether err is a failed verification of the
+// server's certificate. (The error was flattened to text by scrub.)
+func certProblem(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "x509: ") || strings.Contains(msg, "tls: failed to verify certificate")
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -482,4 +483,35 @@ func BenchmarkWrite(b *testing.B) {
 			}
 		})
 	}
+}
+
+// https: verified against tls.ca_file; a certificate that does not verify
+// is a configuration problem (unready), not a transient one.
+func TestTLS(t *testing.T) {
+	f := &fakeSplunk{}
+	srv := httptest.NewTLSServer(f)
+	defer srv.Close()
+	newOut := func(ca string) *HEC {
+		cfg := defaultConfig()
+		cfg.Endpoint, cfg.Token, cfg.TLS.CAFile = srv.URL, "t", ca
+		require.NoError(t, cfg.Validate())
+		h, err := New(cfg, pipeline.Settings{Name: "siem", StateDir: t.TempDir(), Metrics: prometheus.NewRegistry()})
+		require.NoError(t, err)
+		require.NoError(t, h.Start(context.Background()))
+		return h
+	}
+	err := newOut("").Write(context.Background(), batchOf(t, 2, 10))
+	require.True(t, event.IsUnready(err), "%v", err)
+	assert.Contains(t, err.Error(), "ca_file")
+
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	var pemBuf bytes.Buffer
+	require.NoError(t, pemEncode(&pemBuf, srv.Certificate().Raw))
+	require.NoError(t, os.WriteFile(ca, pemBuf.Bytes(), 0o600))
+	require.NoError(t, newOut(ca).Write(context.Background(), batchOf(t, 2, 10)))
+	assert.Len(t, f.got, 2)
+}
+
+func pemEncode(w io.Writer, der []byte) error {
+	return pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
