@@ -515,3 +515,27 @@ func TestTLS(t *testing.T) {
 func pemEncode(w io.Writer, der []byte) error {
 	return pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// sample.yaml is a valid configuration (its token file and CA swapped for
+// test ones).
+func TestSampleLoads(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(token, []byte("t"), 0o600))
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	srv.Close()
+	ca := filepath.Join(dir, "ca.pem")
+	var buf bytes.Buffer
+	require.NoError(t, pemEncode(&buf, srv.Certificate().Raw))
+	require.NoError(t, os.WriteFile(ca, buf.Bytes(), 0o600))
+	text := strings.NewReplacer("/etc/kubetrail/hec-token", token, "/etc/kubetrail/splunk-ca.pem", ca).Replace(Sample())
+	text += "inputs:\n  apiserver: {type: auditlog, path: /var/log/audit.log}\npipelines:\n  audit: {inputs: [apiserver], outputs: [siem]}\n"
+	cfg, err := config.Parse("sample.yaml", []byte(text), config.Factories{
+		config.KindInput:  {"auditlog": func() any { return &struct{ Path string `yaml:"path"` }{} }},
+		config.KindOutput: {"splunk_hec": func() any { return defaultConfig() }},
+	})
+	require.NoError(t, err)
+	c := cfg.Outputs["siem"].Config.(*Config)
+	assert.Equal(t, DefaultSourcetype, c.Sourcetype)
+	assert.Equal(t, "{verb}", c.Fields["verb"])
+}
