@@ -385,24 +385,32 @@ type hecReply struct {
 
 // post sends one request body (compressing it) and classifies the answer.
 func (h *HEC) post(ctx context.Context, body []byte) (result, error) {
-	payload := body
+	// The transport may read the body after Do returned (a server that
+	// answers before reading it all): the payload is a copy, back in the
+	// pool only once the transport closed it.
+	zb, _ := h.zbufs.Get().(*bytes.Buffer)
+	if zb == nil {
+		zb = new(bytes.Buffer)
+	}
 	if h.cfg.Compression == Gzip {
-		zb, _ := h.zbufs.Get().(*bytes.Buffer)
-		if zb == nil {
-			zb = new(bytes.Buffer)
-		}
-		defer h.zbufs.Put(zb)
 		if err := h.gzip(zb, body); err != nil {
+			h.zbufs.Put(zb)
 			return result{}, err
 		}
-		payload = zb.Bytes()
+	} else {
+		zb.Reset()
+		zb.Write(body)
 	}
+	n := zb.Len()
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout.Std())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.eventURL, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.eventURL,
+		&requestBody{Reader: bytes.NewReader(zb.Bytes()), release: func() { h.zbufs.Put(zb) }})
 	if err != nil {
+		h.zbufs.Put(zb)
 		return result{}, err
 	}
+	req.ContentLength = int64(n)
 	h.headers(req)
 	if h.cfg.Compression == Gzip {
 		req.Header.Set("Content-Encoding", "gzip")
@@ -413,7 +421,7 @@ func (h *HEC) post(ctx context.Context, body []byte) (result, error) {
 	}
 	a, err := h.do(req)
 	h.m.requests.WithLabelValues(statusLabel(a.status, err)).Inc()
-	h.m.requestBytes.Add(float64(len(payload)))
+	h.m.requestBytes.Add(float64(n))
 	if err != nil {
 		if h.cfg.Ack {
 			h.acks.endSend(tok, 0, false)
@@ -604,4 +612,17 @@ func (h *HEC) gzip(buf *bytes.Buffer, body []byte) error {
 func certProblem(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "x509: ") || strings.Contains(msg, "tls: failed to verify certificate")
+}
+
+// requestBody is a request body that gives its buffer back once the
+// transport closed it.
+type requestBody struct {
+	*bytes.Reader
+	once    sync.Once
+	release func()
+}
+
+func (b *requestBody) Close() error {
+	b.once.Do(b.release)
+	return nil
 }

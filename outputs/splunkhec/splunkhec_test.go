@@ -531,7 +531,11 @@ func TestSampleLoads(t *testing.T) {
 	text := strings.NewReplacer("/etc/kubetrail/hec-token", token, "/etc/kubetrail/splunk-ca.pem", ca).Replace(Sample())
 	text += "inputs:\n  apiserver: {type: auditlog, path: /var/log/audit.log}\npipelines:\n  audit: {inputs: [apiserver], outputs: [siem]}\n"
 	cfg, err := config.Parse("sample.yaml", []byte(text), config.Factories{
-		config.KindInput:  {"auditlog": func() any { return &struct{ Path string `yaml:"path"` }{} }},
+		config.KindInput: {"auditlog": func() any {
+			return &struct {
+				Path string `yaml:"path"`
+			}{}
+		}},
 		config.KindOutput: {"splunk_hec": func() any { return defaultConfig() }},
 	})
 	require.NoError(t, err)
