@@ -137,10 +137,14 @@ func (h *HEC) Write(ctx context.Context, b *event.Batch) error {
 	w := &write{h: h, evs: b.Events, failed: map[int]error{}, env: envelope{constant: h.env.constant, fields: h.env.fields}}
 	idx := make([]int, 0, len(b.Events))
 	for i := range b.Events {
+		size := len(b.Events[i].Raw)
 		if err := oversize.Fit(&b.Events[i], h.maxEventBytes, h.cfg.Oversize); err != nil {
 			w.failed[i] = err
-			h.m.oversize.Inc()
+			h.m.oversize.WithLabelValues("dead_letter").Inc()
 			continue
+		}
+		if len(b.Events[i].Raw) != size {
+			h.m.oversize.WithLabelValues("truncated").Inc()
 		}
 		idx = append(idx, i)
 	}
@@ -248,7 +252,7 @@ func (w *write) waitAcks(ctx context.Context) error {
 	h := w.h
 	t0 := time.Now()
 	interval := h.pollInterval
-	pending := w.waits
+	pending := append([]requestWait(nil), w.waits...)
 	var lastErr error
 	for len(pending) > 0 {
 		timer := time.NewTimer(interval)
@@ -319,8 +323,11 @@ func (w *write) verdict(err error) error {
 		for _, i := range w.sent {
 			accepted[i] = true
 		}
-		for _, p := range w.waits { // not acknowledged yet: send again
-			for _, i := range p.idx {
+		for _, p := range w.waits {
+			if acked, _ := w.h.acks.state(p.wait); acked {
+				continue
+			}
+			for _, i := range p.idx { // not acknowledged: send again
 				delete(accepted, i)
 			}
 			w.h.acks.forget(p.wait)

@@ -10,7 +10,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	requestBytes prometheus.Counter
 	splits       prometheus.Counter
-	oversize     prometheus.Counter
+	oversize     *prometheus.CounterVec
 	ackTimeouts  prometheus.Counter
 	ackWait      prometheus.Histogram
 }
@@ -29,10 +29,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kubetrail_splunkhec_splits_total",
 			Help: "Requests split after HEC refused them (400 about an event, 413).",
 		}),
-		oversize: prometheus.NewCounter(prometheus.CounterOpts{
+		oversize: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubetrail_splunkhec_oversize_events_total",
-			Help: "Events over max_event_bytes that could not be truncated to fit (dead-lettered).",
-		}),
+			Help: "Events over max_event_bytes, by what happened to them (truncated, dead_letter).",
+		}, []string{"action"}),
 		ackTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubetrail_splunkhec_ack_timeouts_total",
 			Help: "Requests not acknowledged within ack_timeout (sent again).",
