@@ -72,6 +72,11 @@ func (x *indexer) Ack(channel string, id uint64) {
 	time.AfterFunc(x.delay, done)
 }
 
+// QueryAcks answers a poll; the journal's "polled" line proves the client
+// got the 200 and its ackId.
 func (x *indexer) QueryAcks(channel string, ids []uint64) map[uint64]bool {
+	for _, id := range ids {
+		theStore.journal("polled", channel, id)
+	}
 	return x.inner.QueryAcks(channel, ids)
 }

@@ -21,8 +21,8 @@ type recordFileConfig struct {
 	// Path receives one JSON line per log record. Required.
 	Path string `mapstructure:"path"`
 	// Journal, if set, receives "answered CHANNEL ACKID" when a 200 with an
-	// ackId is about to be sent and "indexed CHANNEL ACKID" when it is
-	// acknowledged.
+	// ackId is about to be sent, "polled CHANNEL ACKID" when a client asks
+	// for it, and "indexed CHANNEL ACKID" when it is acknowledged.
 	Journal string `mapstructure:"journal"`
 }
 
