@@ -38,20 +38,44 @@ type receiver struct {
 func startReceiver(t testing.TB, token string, indexDelay time.Duration) *receiver {
 	t.Helper()
 	bin := peertest.Require(t, "splunkhec", "KUBETRAIL_HEC_RECEIVER_BIN")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	r := &receiver{t: t, bin: bin, dir: t.TempDir(), port: port, token: token, indexDelay: indexDelay}
-	r.start()
+	r := &receiver{t: t, bin: bin, dir: t.TempDir(), token: token, indexDelay: indexDelay}
 	t.Cleanup(func() { r.kill() })
-	return r
+	// The free port found may be taken by another process before the
+	// receiver binds it (the machine is shared): try another.
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		r.port = l.Addr().(*net.TCPAddr).Port
+		require.NoError(t, l.Close())
+		err = r.tryStart()
+		if err == nil {
+			return r
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (r *receiver) endpoint() string { return fmt.Sprintf("http://127.0.0.1:%d", r.port) }
 func (r *receiver) file() string     { return filepath.Join(r.dir, "received.ndjson") }
 
 func (r *receiver) start() {
+	r.t.Helper()
+	// A restart binds the port the agent knows; it was ours a moment ago.
+	var err error
+	for range 3 {
+		if err = r.tryStart(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.t.Fatal(err)
+}
+
+// tryStart starts the receiver and waits until it answers; it reports
+// the receiver's log when it exits first.
+func (r *receiver) tryStart() error {
 	r.t.Helper()
 	cfg := fmt.Sprintf(`extensions:
   bearertokenauth: {scheme: Splunk, token: %q}
@@ -87,13 +111,14 @@ service:
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-r.exited:
+			r.cmd = nil
 			log, _ := os.ReadFile(filepath.Join(r.dir, "receiver.log"))
-			r.t.Fatalf("receiver exited at start:\n%s", log)
+			return fmt.Errorf("receiver exited at start:\n%s", log)
 		default:
 		}
 		require.True(r.t, time.Now().Before(deadline), "receiver not ready after 30s")
@@ -152,6 +177,9 @@ func readRecords(t testing.TB, path string) []Record {
 		return nil
 	}
 	require.NoError(t, err)
+	// The receiver may be writing: a last line without its newline is not
+	// complete yet.
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var recs []Record
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 16<<20)
