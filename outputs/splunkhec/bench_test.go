@@ -30,7 +30,8 @@ import (
 // The receiver runs on the same machine and is the slower side: events/s
 // is the receiver's pace. KUBETRAIL_HEC_BENCH_MIB sets the workload size
 // (default 128); workloads are cached in $BENCH_WORK/cache;
-// KUBETRAIL_HEC_BENCH_PROFILE names a directory for the agent's profiles.
+// KUBETRAIL_HEC_BENCH_PROFILE names a directory for the agent's profiles,
+// KUBETRAIL_HEC_BENCH_LOG a file for its log (e.g. with GODEBUG=gctrace=1).
 //
 //	go test -run '^$' -bench AgentToReceiver -benchtime 1x ./outputs/splunkhec/
 func BenchmarkAgentToReceiver(b *testing.B) {
@@ -148,6 +149,9 @@ pipelines:
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("agent: %v\n%s", err, logs.String())
+	}
+	if path := os.Getenv("KUBETRAIL_HEC_BENCH_LOG"); path != "" {
+		_ = os.WriteFile(path, []byte(logs.String()), 0o600)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
