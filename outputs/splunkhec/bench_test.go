@@ -46,10 +46,7 @@ func BenchmarkAgentToReceiver(b *testing.B) {
 	if work == "" {
 		work = filepath.Join(os.TempDir(), "kubetrail-bench")
 	}
-	agent := filepath.Join(b.TempDir(), "agent")
-	if out, err := exec.Command("go", "build", "-o", agent, "../../cmd/agent").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	agent := buildAgent(b, b.TempDir())
 	for _, mix := range []bench.Mix{bench.MixHeavy, bench.MixReal} {
 		w, err := bench.Prepare(filepath.Join(work, "cache"), mix, size<<20, 1, testcorpus.Dir())
 		if err != nil {

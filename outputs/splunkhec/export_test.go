@@ -9,3 +9,8 @@ var (
 
 func (r *receiver) Endpoint() string { return r.endpoint() }
 func (r *receiver) File() string     { return r.file() }
+
+var (
+	WaitReceived = waitReceived
+	CorpusRaws   = corpusRaws
+)

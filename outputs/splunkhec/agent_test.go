@@ -1,0 +1,85 @@
+package splunkhec_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kubetrail/kubetrail/outputs/splunkhec"
+)
+
+// buildAgent builds the agent binary into dir.
+func buildAgent(tb testing.TB, dir string) string {
+	tb.Helper()
+	agent := filepath.Join(dir, "agent")
+	if out, err := exec.Command("go", "build", "-o", agent, "../../cmd/agent").CombinedOutput(); err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
+	}
+	return agent
+}
+
+// The agent binary (auditlog input, disk buffer, splunk_hec with acks)
+// killed with SIGKILL again and again while it ships the corpus: every
+// event reaches the receiver.
+func TestAgentBinarySIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the agent binary")
+	}
+	r := splunkhec.StartReceiver(t, "agent-token", 0)
+	dir := t.TempDir()
+	agent := buildAgent(t, dir)
+	raws := splunkhec.CorpusRaws(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "audit"), 0o750))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit", "audit.log"), append(bytes.Join(raws, []byte("\n")), '\n'), 0o600))
+	cfg := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`agent:
+  state_dir: %s
+  http_listen: "127.0.0.1:0"
+inputs:
+  apiserver: {type: auditlog, path: %s}
+outputs:
+  siem:
+    type: splunk_hec
+    endpoint: %s
+    token: agent-token
+    ack: true
+    ack_timeout: 5s
+    batch: {max_events: 200}
+pipelines:
+  audit: {inputs: [apiserver], outputs: [siem]}
+`, filepath.Join(dir, "state"), filepath.Join(dir, "audit", "audit.log"), r.Endpoint())), 0o600))
+
+	rng := rand.New(rand.NewPCG(3, uint64(time.Now().UnixNano())))
+	kills := 0
+	for {
+		var logs bytes.Buffer
+		cmd := exec.Command(agent, "run", "-c", cfg)
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		require.NoError(t, cmd.Start())
+		if splunkhec.CountRecords(r.File()) >= len(raws)*8/10 || kills >= 20 {
+			splunkhec.WaitReceived(t, r.File(), raws, 2*time.Minute)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			require.NoError(t, cmd.Wait(), "the agent exits 0 on SIGTERM:\n%s", logs.String())
+			break
+		}
+		time.Sleep(time.Duration(300+rng.IntN(500)) * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("the agent ended before the kill (%v):\n%s", err, logs.String())
+		}
+		kills++
+	}
+	t.Logf("%d events, %d kills, %d records", len(raws), kills, splunkhec.CountRecords(r.File()))
+	require.Greater(t, kills, 2, "the agent must be killed mid-stream")
+}
