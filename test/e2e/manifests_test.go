@@ -2,15 +2,23 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -158,7 +166,7 @@ func checkAgentConfig(t *testing.T, agentBin, cfg string) (pending string) {
 	cfg = secretPath.ReplaceAllStringFunc(cfg, func(p string) string {
 		f := filepath.Join(dir, "secrets", filepath.Base(p))
 		require.NoError(t, os.MkdirAll(filepath.Dir(f), 0o700))
-		require.NoError(t, os.WriteFile(f, []byte("not-a-real-secret\n"), 0o600))
+		require.NoError(t, os.WriteFile(f, standInSecret(t, f), 0o600))
 		return f
 	})
 	path := filepath.Join(dir, "agent.yaml")
@@ -181,4 +189,28 @@ func checkAgentConfig(t *testing.T, agentBin, cfg string) (pending string) {
 	}
 	require.NotEmpty(t, types, "agent check failed:\n%s", stderr.String())
 	return strings.Join(types, ",")
+}
+
+// standInSecret is what a secret file holds for `agent check`: a real
+// self-signed certificate or key where one is expected (TLS blocks parse
+// them at check time), a placeholder string otherwise.
+func standInSecret(t *testing.T, name string) []byte {
+	switch filepath.Ext(name) {
+	case ".crt", ".pem", ".key":
+	default:
+		return []byte("not-a-real-secret\n")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	if filepath.Ext(name) == ".key" {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		require.NoError(t, err)
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stand-in"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
