@@ -61,7 +61,7 @@ pipelines:
 	want := bytes.Count(src, []byte("\n"))
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, n := readOutput(t, filepath.Join(dir, "out")); n >= want {
+		if _, n := readOutput(t, filepath.Join(dir, "out"), false); n >= want {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -71,7 +71,7 @@ pipelines:
 		t.Fatalf("agent exited by itself (%v); stderr:\n%s", err, tail(p.stderr.String()))
 	}
 	require.NoError(t, <-p.done, "stderr:\n%s", tail(p.stderr.String()))
-	seen, n := readOutput(t, filepath.Join(dir, "out"))
+	seen, n := readOutput(t, filepath.Join(dir, "out"), true)
 	require.Equal(t, want, n, "every event delivered")
 	require.NotEmpty(t, seen)
 
