@@ -109,6 +109,85 @@ func TestReadOutputSkipsLineBeingWritten(t *testing.T) {
 	require.Equal(t, map[string]int{`"auditID":"a-1"`: 1, `"auditID":"a-2"`: 1}, seen)
 }
 
+// An agent killed before it saved its first checkpoint leaves no trace, so
+// the first agent that does save one must still ship the files lumberjack
+// rotated meanwhile: with start_at beginning (the default) a first start
+// reads every retained backup, then the active file. Before that (main up
+// to 7192605), a first start took the backups on disk for history, and
+// TestKill9WhileApiserverRotates lost whole 1 MiB files (938 events, the
+// first file) when the machine was loaded enough that the first agents
+// were killed before their input's first checkpoint.
+func TestFirstStartShipsFilesRotatedBeforeIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs the agent binary")
+	}
+	bin, err := buildAgent()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	auditDir, outDir := filepath.Join(dir, "audit"), filepath.Join(dir, "out")
+	require.NoError(t, os.MkdirAll(auditDir, 0o755))
+	cfg := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+agent:
+  state_dir: %s/state
+  http_listen: ""
+inputs:
+  apiserver:
+    type: auditlog
+    path: %s/audit.log
+    poll_interval: 20ms
+outputs:
+  local:
+    type: file
+    path: %s/audit.ndjson
+    batch: {max_wait: 20ms}
+pipelines:
+  audit:
+    inputs: [apiserver]
+    outputs: [local]
+`, dir, auditDir, outDir)), 0o600))
+
+	// The apiserver writes and rotates twice before any agent started (or
+	// after one was killed before its first checkpoint).
+	lines := corpusLines(t)
+	const events = 2500
+	logger := &lumberjack.Logger{Filename: filepath.Join(auditDir, "audit.log"), MaxSize: 1}
+	for i := 0; i < events; i++ {
+		line := auditIDField.ReplaceAll(lines[i%len(lines)], []byte(fmt.Sprintf(`"auditID":"first-%05d"`, i)))
+		_, err := logger.Write(append(line, '\n'))
+		require.NoError(t, err)
+	}
+	require.NoError(t, logger.Close())
+	backups, err := filepath.Glob(filepath.Join(auditDir, "audit-*.log"))
+	require.NoError(t, err)
+	require.Len(t, backups, 2, "the test needs files rotated before the first start")
+
+	p := startAgent(t, bin, cfg)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if seen, _ := readOutput(t, outDir, false); len(seen) >= events {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sigErr := p.cmd.Process.Signal(syscall.SIGTERM)
+	err = <-p.done // stderr is complete (and no longer written) once Wait returned
+	require.NoError(t, sigErr, "agent exited before SIGTERM; stderr:\n%s", tail(p.stderr.String()))
+	require.NoError(t, err, "clean shutdown exits 0; stderr:\n%s", tail(p.stderr.String()))
+	seen, _ := readOutput(t, outDir, true)
+	var missing []int
+	for i := 0; i < events; i++ {
+		if seen[fmt.Sprintf(`"auditID":"first-%05d"`, i)] == 0 {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d events missing (auditIDs first-%05d to first-%05d): the files rotated before the first start were not shipped",
+			len(missing), events, missing[0], missing[len(missing)-1])
+	}
+	require.Len(t, seen, events)
+}
+
 func TestKill9WhileApiserverRotates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and kills the agent binary")
