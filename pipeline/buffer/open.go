@@ -240,7 +240,11 @@ func (b *Buffer) clampLocked(name string, pos Position, seq uint64) (Position, u
 	oldest := b.segs[0]
 	switch {
 	case pos < oldest.base:
-		b.log.Warn("buffer: cursor was before the oldest buffered record (segments dropped); moving it forward",
+		// Segments are deleted once every cursor passed them in memory
+		// (after the sink acknowledged), so a crash before the cursor file
+		// was written leaves it behind: nothing was lost. The other way
+		// here is when_full: drop_oldest, which counts what it dropped.
+		b.log.Warn("buffer: cursor file was behind the oldest buffered record; moving it forward (the records between were acknowledged before a crash, or dropped by when_full: drop_oldest and counted in kubetrail_buffer_dropped_events_total)",
 			"cursor", name, "position", pos, "oldest", oldest.base)
 		return oldest.base, oldest.baseSeq
 	case pos > b.head:
