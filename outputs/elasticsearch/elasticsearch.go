@@ -1,0 +1,398 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/outputs"
+	"github.com/kubetrail/kubetrail/pipeline"
+)
+
+//go:embed sample.yaml
+var sample string
+
+// Sample is a commented example configuration of this output.
+func Sample() string { return sample }
+
+func init() {
+	outputs.Register("elasticsearch", outputs.Factory{
+		NewConfig: func() any { return defaultConfig() },
+		New: func(cfg any, set pipeline.Settings) (event.Output, error) {
+			return New(cfg.(*Config), set)
+		},
+	})
+}
+
+// Output is the elasticsearch output.
+type Output struct {
+	cfg          *Config
+	client       *elasticsearch.Client
+	log          *slog.Logger
+	name         *nameTemplate
+	dataStream   bool
+	templateName string
+	gzip         bool
+
+	tmplMu    sync.Mutex
+	tmplReady bool
+
+	bufs sync.Pool // *sendBuf
+}
+
+var _ event.Output = (*Output)(nil)
+
+// sendBuf is the reusable memory of one bulk request.
+type sendBuf struct {
+	body bytes.Buffer
+	gz   bytes.Buffer
+	zw   *gzip.Writer
+	name []byte
+}
+
+// New returns an elasticsearch output; nothing is sent before Start.
+func New(cfg *Config, set pipeline.Settings) (*Output, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tmpl, ds := cfg.target()
+	name, err := parseName(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsCfg,
+		TLSHandshakeTimeout:   10 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout.Std(),
+	}
+	client, err := elasticsearch.NewClient(elasticsearch.Config{
+		Addresses: cfg.Addresses,
+		Username:  cfg.Username,
+		Password:  cfg.Password.Value(),
+		APIKey:    cfg.APIKey.Value(),
+		Transport: tr,
+		// The delivery loop retries, with backoff, and knows which events
+		// of a bulk to resend: the client must not resend on its own.
+		DisableRetry: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client: %w", err)
+	}
+	log := set.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tn := "kubetrail"
+	if set.Name != "" {
+		tn += "-" + strings.ToLower(set.Name)
+	}
+	return &Output{
+		cfg: cfg, client: client, log: log, name: name, dataStream: ds,
+		templateName: tn, gzip: cfg.Compression != CompressionNone,
+	}, nil
+}
+
+// Start installs the index template when manage_template is on. A cluster
+// that is down or refuses is not fatal: Write installs the template before
+// its first bulk and fails (retryably) until it is there.
+func (o *Output) Start(ctx context.Context) error {
+	if err := o.ensureTemplate(ctx); err != nil {
+		o.log.Warn("index template not installed yet; retried before the first bulk", "error", err)
+	}
+	return nil
+}
+
+func (o *Output) ensureTemplate(ctx context.Context) error {
+	if !o.cfg.ManageTemplate {
+		return nil
+	}
+	o.tmplMu.Lock()
+	defer o.tmplMu.Unlock()
+	if o.tmplReady {
+		return nil
+	}
+	if err := o.installTemplate(ctx); err != nil {
+		return err
+	}
+	o.tmplReady = true
+	return nil
+}
+
+// Close releases idle connections.
+func (o *Output) Close(context.Context) error {
+	if tr, ok := o.client.Transport.(interface{ CloseIdleConnections() }); ok {
+		tr.CloseIdleConnections()
+	}
+	return nil
+}
+
+// docID is the document's _id: a stable hash of auditID and stage, so a
+// batch resent after a crash or a lost response never makes a second
+// document (the create fails with 409, which counts as delivered).
+func docID(dst []byte, ev *event.Event) []byte {
+	h := sha256.New()
+	h.Write(ev.AuditID)
+	h.Write([]byte{0})
+	h.Write(ev.Stage)
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.AppendEncode(dst, h.Sum(sum[:0])[:16])
+}
+
+// appendDoc appends the bulk action line and the document: the event's raw
+// JSON with "@timestamp" (stageTimestamp) added in front, nothing decoded.
+func (o *Output) appendDoc(b *sendBuf, ev *event.Event) error {
+	raw := bytes.TrimSpace(ev.Raw)
+	if len(raw) < 2 || raw[0] != '{' {
+		return errors.New("event is not a JSON object")
+	}
+	b.name = o.name.render(b.name[:0], &ev.Meta)
+	w := &b.body
+	w.WriteString(`{"create":{"_index":"`)
+	w.Write(b.name)
+	w.WriteString(`","_id":"`)
+	var idb [32]byte
+	w.Write(docID(idb[:0], ev))
+	w.WriteString("\"}}\n")
+	ts := ev.StageTimestamp
+	var now [40]byte
+	if len(ts) == 0 || bytes.ContainsAny(ts, "\"\\") {
+		ts = time.Now().UTC().AppendFormat(now[:0], time.RFC3339Nano)
+	}
+	w.WriteString(`{"@timestamp":"`)
+	w.Write(ts)
+	w.WriteByte('"')
+	rest := bytes.TrimLeft(raw[1:], " \t\r\n")
+	if rest[0] != '}' {
+		w.WriteByte(',')
+	}
+	w.Write(rest)
+	w.WriteByte('\n')
+	return nil
+}
+
+// Write sends the batch in one bulk request and turns the response into
+// verdicts: every item created (or already there: 409) is delivered; items
+// rejected with 429 or 5xx are retried alone; other rejected items (mapping
+// conflicts, parse errors) are dead-lettered with the engine's reason.
+func (o *Output) Write(ctx context.Context, batch *event.Batch) error {
+	if err := o.ensureTemplate(ctx); err != nil {
+		return fmt.Errorf("elasticsearch: %w", err)
+	}
+	b, _ := o.bufs.Get().(*sendBuf)
+	if b == nil {
+		b = &sendBuf{}
+	}
+	defer o.bufs.Put(b)
+	b.body.Reset()
+
+	// pos[i] is the bulk item of batch.Events[i], -1 when not sent.
+	failed := map[int]error{}
+	pos := make([]int, len(batch.Events))
+	items := 0
+	for i := range batch.Events {
+		if err := o.appendDoc(b, &batch.Events[i]); err != nil {
+			failed[i] = event.Permanent(err)
+			pos[i] = -1
+			continue
+		}
+		pos[i] = items
+		items++
+	}
+	if items == 0 {
+		return &event.PartialError{Failed: failed}
+	}
+
+	body := b.body.Bytes()
+	header := http.Header{}
+	if o.gzip {
+		b.gz.Reset()
+		if b.zw == nil {
+			b.zw, _ = gzip.NewWriterLevel(&b.gz, gzip.BestSpeed)
+		} else {
+			b.zw.Reset(&b.gz)
+		}
+		b.zw.Write(body) //nolint:errcheck // writes to memory
+		b.zw.Close()     //nolint:errcheck
+		body = b.gz.Bytes()
+		header.Set("Content-Encoding", "gzip")
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout.Std())
+	defer cancel()
+	res, err := esapi.BulkRequest{
+		Body:       bytes.NewReader(body),
+		Header:     header,
+		FilterPath: []string{"errors", "items.*.status", "items.*.error"},
+	}.Do(ctx, o.client)
+	if err != nil {
+		return fmt.Errorf("elasticsearch: bulk of %d events: %w", items, err)
+	}
+	defer res.Body.Close()
+	rb, err := io.ReadAll(res.Body)
+	if err != nil {
+		return fmt.Errorf("elasticsearch: bulk of %d events: reading the response: %w", items, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		err := statusError(fmt.Sprintf("bulk of %d events", items), res, rb)
+		if res.StatusCode == http.StatusRequestEntityTooLarge && items == 1 {
+			return event.Permanent(err)
+		}
+		return err
+	}
+
+	var resp bulkResponse
+	if err := json.Unmarshal(rb, &resp); err != nil {
+		return fmt.Errorf("elasticsearch: bulk response: %w", err)
+	}
+	if !resp.Errors && len(failed) == 0 {
+		return nil
+	}
+	if len(resp.Items) != items {
+		return fmt.Errorf("elasticsearch: bulk of %d events answered %d items", items, len(resp.Items))
+	}
+	unready := 0
+	for i, p := range pos {
+		if p < 0 {
+			continue
+		}
+		it := resp.Items[p].item()
+		if it.Status/100 == 2 || it.Status == http.StatusConflict {
+			continue
+		}
+		ierr := fmt.Errorf("elasticsearch: item rejected with status %d: %s", it.Status, it.Error.text())
+		switch {
+		case it.Status == http.StatusTooManyRequests || it.Status >= 500 || it.Status == http.StatusRequestTimeout:
+			failed[i] = ierr
+		case it.Status == http.StatusUnauthorized || it.Status == http.StatusForbidden || it.Status == http.StatusNotFound:
+			// Permissions, a read-only (flood-stage) index, a missing index
+			// that may not be auto-created: fixed outside the agent.
+			failed[i] = event.Unready(ierr)
+			unready++
+		default:
+			failed[i] = event.Permanent(ierr)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	if unready == len(batch.Events) {
+		return failed[0]
+	}
+	return &event.PartialError{Failed: failed}
+}
+
+// bulkResponse is the bulk API's answer, filtered to what the verdicts need.
+type bulkResponse struct {
+	Errors bool                    `json:"errors"`
+	Items  []bulkItem `json:"items"`
+}
+
+type bulkResult struct {
+	Status int        `json:"status"`
+	Error  *bulkError `json:"error"`
+}
+
+// bulkItem is one item of the response: {"create": {...}}.
+type bulkItem map[string]bulkResult
+
+// item returns the item's one result.
+func (m bulkItem) item() bulkResult {
+	for _, r := range m {
+		return r
+	}
+	return bulkResult{}
+}
+
+// bulkError is an engine's error object.
+type bulkError struct {
+	Type     string     `json:"type"`
+	Reason   string     `json:"reason"`
+	CausedBy *bulkError `json:"caused_by"`
+}
+
+func (e *bulkError) text() string {
+	if e == nil {
+		return "no reason given"
+	}
+	s := e.Type + ": " + e.Reason
+	if e.CausedBy != nil {
+		s += " (caused by " + e.CausedBy.text() + ")"
+	}
+	return s
+}
+
+// statusError is the error of a whole request the engine answered with a
+// status other than 2xx, marked by what the status means: 401/403/404 are
+// fixed outside the agent (Unready), 429 and 503 honour Retry-After
+// (Throttled), other 4xx are permanent, the rest retryable.
+func statusError(what string, res *esapi.Response, body []byte) error {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	reason := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &e) == nil && len(e.Error) > 0 {
+		var be bulkError
+		if json.Unmarshal(e.Error, &be) == nil && be.Type != "" {
+			reason = be.text()
+		} else {
+			reason = string(e.Error)
+		}
+	}
+	if len(reason) > 512 {
+		reason = reason[:512] + "..."
+	}
+	err := fmt.Errorf("elasticsearch: %s: HTTP %d: %s", what, res.StatusCode, reason)
+	switch code := res.StatusCode; {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound:
+		return event.Unready(err)
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		return event.Throttled(err, retryAfter(res.Header.Get("Retry-After")))
+	case code == http.StatusRequestTimeout || code == http.StatusRequestEntityTooLarge || code == http.StatusConflict:
+		return err
+	case code >= 400 && code < 500:
+		return event.Permanent(err)
+	default:
+		return err
+	}
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date); 0 when
+// absent, so the delivery loop's own backoff applies.
+func retryAfter(h string) time.Duration {
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Stop the node started by start.sh (by the PID in its PID file only).
+#   OPENSEARCH_DIR          as for start.sh
+#   OPENSEARCH_CLEAN=1      also delete the node dir (data, logs)
+set -euo pipefail
+DIR="${OPENSEARCH_DIR:-${TMPDIR:-/tmp}/kubetrail-opensearch}"
+PIDFILE="$DIR/opensearch.pid"
+if [ -f "$PIDFILE" ]; then
+  PID="$(cat "$PIDFILE")"
+  if kill -0 "$PID" 2>/dev/null; then
+    kill -TERM "$PID"
+    for _ in $(seq 1 150); do kill -0 "$PID" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$PID" 2>/dev/null; then
+      echo "stop.sh: $PID still running after 30s, sending KILL" >&2
+      kill -KILL "$PID" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$PIDFILE" "$DIR/opensearch.env"
+fi
+if [ "${OPENSEARCH_CLEAN:-0}" = 1 ]; then rm -rf "$DIR"; fi
+echo "stop.sh: stopped" >&2
