@@ -141,3 +141,27 @@ func (e *engine) newOutput(t *testing.T, name string, edit func(*Config)) *Outpu
 	t.Cleanup(func() { o.Close(context.Background()) })
 	return o
 }
+
+// restartWith restarts the node on its data with extra node settings
+// (key: value), and restarts it without them when the test ends.
+func (e *engine) restartWith(t *testing.T, settings map[string]string) {
+	t.Helper()
+	require.NotEmpty(t, e.dir, "%s is unset: cannot restart the node", e.dirEnv)
+	up := strings.ToUpper(e.peer)
+	var lines []string
+	for k, v := range settings {
+		if e.peer == "opensearch" {
+			lines = append(lines, k+": "+v)
+		} else {
+			lines = append(lines, k+"="+v)
+		}
+	}
+	dir := e.dirEnv + "=" + e.dir
+	start := func(settings string) {
+		e.script(t, "stop.sh", dir)
+		out := e.script(t, "start.sh", dir, up+"_KEEP_DATA=1", up+"_SETTINGS="+settings)
+		require.Contains(t, out, e.url, "the node came back on another address")
+	}
+	start(strings.Join(lines, "\n"))
+	t.Cleanup(func() { start("") })
+}
