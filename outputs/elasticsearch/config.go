@@ -59,7 +59,7 @@ type Config struct {
 	// Mutually exclusive with username/password.
 	APIKey Secret `yaml:"api_key"`
 	// Username and Password are for HTTP basic authentication.
-	Username string        `yaml:"username"`
+	Username string `yaml:"username"`
 	Password Secret `yaml:"password"`
 	// TLS for https:// addresses; verification is on by default.
 	TLS TLSConfig `yaml:"tls"`

@@ -309,7 +309,7 @@ func (o *Output) Write(ctx context.Context, batch *event.Batch) error {
 
 // bulkResponse is the bulk API's answer, filtered to what the verdicts need.
 type bulkResponse struct {
-	Errors bool                    `json:"errors"`
+	Errors bool       `json:"errors"`
 	Items  []bulkItem `json:"items"`
 }
 
