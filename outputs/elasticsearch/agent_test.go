@@ -1,0 +1,112 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// buildAgent compiles the agent binary once per test binary run.
+var buildAgent = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "kubetrail-agent-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "agent")
+	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(repoRoot(), "cmd", "agent")).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// The agent binary ships the real corpus to a data stream (the default
+// target); it is killed with SIGKILL a quarter of the way and started again,
+// and the node is restarted half way. Every (auditID, stage) of the corpus
+// ends up indexed exactly once, counted by a search: the batches the agent
+// resent after the kill were answered 409 and made no second document.
+func TestAgentKillAndNodeRestartIndexEachEventOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the agent, restarts the node")
+	}
+	engines(t, func(t *testing.T, e *engine) {
+		bin, err := buildAgent()
+		require.NoError(t, err)
+		evs, distinct := corpus(t)
+		dir := t.TempDir()
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "audit"), 0o755))
+		var log bytes.Buffer
+		for _, ev := range evs {
+			log.Write(ev.Raw)
+			log.WriteByte('\n')
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "audit", "audit.log"), log.Bytes(), 0o600))
+		ds := fmt.Sprintf("logs-kt.e2e%d-default", time.Now().UnixNano()%1e9)
+		e.cleanup(t, ds, "kubetrail-es")
+		cfg := filepath.Join(dir, "agent.yaml")
+		require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+agent:
+  state_dir: %[1]s/state
+  http_listen: ""
+  log: {level: warn}
+inputs:
+  apiserver:
+    type: auditlog
+    path: %[1]s/audit/audit.log
+    start_at: beginning
+outputs:
+  es:
+    type: elasticsearch
+    addresses: [%[2]s]
+    data_stream: %[3]s
+    batch: {max_events: 50, max_wait: 10ms}
+    max_in_flight: 2
+    retry: {initial_interval: 50ms, max_interval: 1s}
+pipelines:
+  audit:
+    inputs: [apiserver]
+    outputs: [es]
+`, dir, e.clientURL, ds), 0o600))
+
+		run := func() (*exec.Cmd, *bytes.Buffer) {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, "run", "-c", cfg)
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) //nolint:errcheck
+			return cmd, &stderr
+		}
+		waitCount := func(n int) int {
+			var c int
+			require.Eventually(t, func() bool { c = e.count(t, ds); return c >= n }, 3*time.Minute, 20*time.Millisecond, "count stuck at %d of %d", c, n)
+			return c
+		}
+
+		agent, _ := run()
+		atKill := waitCount(distinct / 4)
+		require.NoError(t, agent.Process.Kill()) // SIGKILL
+		_ = agent.Wait()
+		require.Less(t, atKill, distinct, "killed too late")
+
+		_, stderr := run()
+		waitCount(distinct / 2)
+		e.restart(t)
+		waitCount(distinct)
+		time.Sleep(2 * time.Second) // anything still in flight lands now
+		assert.Equal(t, distinct, e.count(t, ds), "documents")
+		dl, _ := os.ReadFile(filepath.Join(dir, "state", "dead-letter.ndjson"))
+		assert.Empty(t, string(dl), "dead letters")
+		t.Logf("%s: %d distinct events, %d documents when killed", e.name, distinct, atKill)
+		if t.Failed() {
+			t.Logf("agent log after the kill:\n%s", stderr)
+		}
+	})
+}
