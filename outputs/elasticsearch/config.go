@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/config/configtls"
+	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 )
 
 // DefaultDataStream is where events go when neither index nor data_stream is
@@ -57,14 +59,15 @@ type Config struct {
 	Addresses []string `yaml:"addresses"`
 	// APIKey is the base64 "id:key" API key (Authorization: ApiKey ...).
 	// Mutually exclusive with username/password.
-	APIKey Secret `yaml:"api_key"`
+	APIKey config.Secret `yaml:"api_key"`
 	// Username and Password are for HTTP basic authentication.
 	Username string `yaml:"username"`
-	Password Secret `yaml:"password"`
+	Password config.Secret `yaml:"password"`
 	// TLS for https:// addresses; verification is on by default.
-	TLS TLSConfig `yaml:"tls"`
+	TLS configtls.Config `yaml:"tls"`
 	// Index names the index of each event, a template such as
-	// "k8s-audit-{stageTimestamp:2006.01.02}". Mutually exclusive with
+	// "k8s-audit-{date:YYYY.MM.DD}" (see outputs/internal/nametemplate).
+	// Mutually exclusive with
 	// data_stream.
 	Index string `yaml:"index"`
 	// DataStream is the data stream events go to when index is not set.
@@ -79,6 +82,9 @@ type Config struct {
 	ObjectMapping ObjectMapping `yaml:"object_mapping"`
 	// Timeout bounds one bulk request. Default 60s.
 	Timeout config.Duration `yaml:"timeout"`
+	// Oversize is what happens to an event larger than a bulk request may
+	// be: truncate (default, as kube-apiserver does) or dead_letter.
+	Oversize oversize.Policy `yaml:"oversize"`
 }
 
 func defaultConfig() *Config {
@@ -87,6 +93,7 @@ func defaultConfig() *Config {
 		ManageTemplate: true,
 		ObjectMapping:  ObjectMappingAuto,
 		Timeout:        config.Duration(60 * time.Second),
+		Oversize:       oversize.Truncate,
 	}
 }
 
@@ -137,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, &config.FieldError{Field: "timeout", Err: fmt.Errorf("must be positive, got %s", c.Timeout)})
+	}
+	if err := c.Oversize.Validate(); err != nil {
+		errs = append(errs, &config.FieldError{Field: "oversize", Err: err})
 	}
 	return errors.Join(errs...)
 }

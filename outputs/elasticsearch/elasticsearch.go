@@ -22,8 +22,11 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/outputs"
+	"github.com/kubetrail/kubetrail/outputs/internal/nametemplate"
+	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
 
@@ -33,11 +36,27 @@ var sample string
 // Sample is a commented example configuration of this output.
 func Sample() string { return sample }
 
+// maxRequestBytes is what one bulk request may carry: Elasticsearch's and
+// OpenSearch's default http.max_content_length (100MiB), less a margin.
+const maxRequestBytes = 100<<20 - 64<<10
+
+// perEventOverhead is what a document costs beyond its event's bytes: the
+// action line (index name, _id) and the @timestamp member.
+const perEventOverhead = 192
+
 func init() {
 	outputs.Register("elasticsearch", outputs.Factory{
 		NewConfig: func() any { return defaultConfig() },
 		New: func(cfg any, set pipeline.Settings) (event.Output, error) {
 			return New(cfg.(*Config), set)
+		},
+		Limits: event.Limits{MaxBytes: maxRequestBytes, PerEventOverhead: perEventOverhead},
+		// Bulk requests of a few MiB are what Elasticsearch recommends;
+		// two in flight keep a node's write threads busy.
+		Delivery: func(d *config.Delivery) {
+			d.Batch.MaxEvents = 2000
+			d.Batch.MaxBytes = 5 * config.MiB
+			d.MaxInFlight = 2
 		},
 	})
 }
@@ -47,7 +66,7 @@ type Output struct {
 	cfg          *Config
 	client       *elasticsearch.Client
 	log          *slog.Logger
-	name         *nameTemplate
+	name         *nametemplate.Template
 	dataStream   bool
 	templateName string
 	gzip         bool
@@ -118,12 +137,12 @@ func New(cfg *Config, set pipeline.Settings) (*Output, error) {
 	}, nil
 }
 
-// Start installs the index template when manage_template is on. A cluster
-// that is down or refuses is not fatal: Write installs the template before
-// its first bulk and fails (retryably) until it is there.
+// Start installs the index template when manage_template is on. Its
+// errors are retryable (the delivery loop retries Start while the output is
+// unready); 401/403 are Unready.
 func (o *Output) Start(ctx context.Context) error {
 	if err := o.ensureTemplate(ctx); err != nil {
-		o.log.Warn("index template not installed yet; retried before the first bulk", "error", err)
+		return fmt.Errorf("elasticsearch: %w", err)
 	}
 	return nil
 }
@@ -171,7 +190,7 @@ func (o *Output) appendDoc(b *sendBuf, ev *event.Event) error {
 	if len(raw) < 2 || raw[0] != '{' {
 		return errors.New("event is not a JSON object")
 	}
-	b.name = o.name.render(b.name[:0], &ev.Meta)
+	b.name = o.name.Append(b.name[:0], &ev.Meta)
 	w := &b.body
 	w.WriteString(`{"create":{"_index":"`)
 	w.Write(b.name)
@@ -216,7 +235,13 @@ func (o *Output) Write(ctx context.Context, batch *event.Batch) error {
 	pos := make([]int, len(batch.Events))
 	items := 0
 	for i := range batch.Events {
-		if err := o.appendDoc(b, &batch.Events[i]); err != nil {
+		ev := &batch.Events[i]
+		if err := oversize.Fit(ev, maxRequestBytes-perEventOverhead, o.cfg.Oversize); err != nil {
+			failed[i] = err
+			pos[i] = -1
+			continue
+		}
+		if err := o.appendDoc(b, ev); err != nil {
 			failed[i] = event.Permanent(err)
 			pos[i] = -1
 			continue

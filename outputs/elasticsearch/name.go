@@ -1,147 +1,55 @@
 package elasticsearch
 
-// TODO(shared pieces): replace with outputs/internal/nametemplate when it is
-// on main; this is the subset the index name needs.
-
 import (
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/outputs/internal/nametemplate"
 )
 
-// nameTemplate renders an index or data stream name from an event's Meta:
-// literal text, {field} or {field|fallback} for a Meta field, and
-// {stageTimestamp:LAYOUT} for the event's time in UTC with a Go layout
-// (e.g. {stageTimestamp:2006.01.02}). Rendered names are lowercased and
-// characters an index name may not hold become '_'.
-type nameTemplate struct {
-	parts []namePart
+// indexNameOptions are the characters Elasticsearch and OpenSearch accept
+// in an index or data stream name: field values are lowercased, other bytes
+// of them become '_'. Uppercase passes Valid only because nametemplate
+// checks a date layout (YYYY.MM.DD) with it; parseName rejects uppercase
+// literal text itself.
+var indexNameOptions = nametemplate.Options{
+	Valid: func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '+'
+	},
+	Lower: true,
 }
 
-type namePart struct {
-	lit      string
-	field    func(*event.Meta) []byte // nil: literal
-	fallback string
-	layout   string // for stageTimestamp
-}
-
-var nameFields = map[string]func(*event.Meta) []byte{
-	"auditID":               func(m *event.Meta) []byte { return m.AuditID },
-	"stage":                 func(m *event.Meta) []byte { return m.Stage },
-	"level":                 func(m *event.Meta) []byte { return m.Level },
-	"verb":                  func(m *event.Meta) []byte { return m.Verb },
-	"user.username":         func(m *event.Meta) []byte { return m.Username },
-	"objectRef.resource":    func(m *event.Meta) []byte { return m.ObjectRef.Resource },
-	"objectRef.subresource": func(m *event.Meta) []byte { return m.ObjectRef.Subresource },
-	"objectRef.namespace":   func(m *event.Meta) []byte { return m.ObjectRef.Namespace },
-	"objectRef.name":        func(m *event.Meta) []byte { return m.ObjectRef.Name },
-	"objectRef.apiGroup":    func(m *event.Meta) []byte { return m.ObjectRef.APIGroup },
-	"stageTimestamp":        func(m *event.Meta) []byte { return m.StageTimestamp },
-}
-
-func parseName(s string) (*nameTemplate, error) {
-	if s == "" {
-		return nil, fmt.Errorf("is empty")
+func parseName(s string) (*nametemplate.Template, error) {
+	t, err := nametemplate.Parse(s, indexNameOptions)
+	if err != nil {
+		return nil, err
 	}
-	orig := s
-	t := &nameTemplate{}
-	for s != "" {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			t.parts = append(t.parts, namePart{lit: s})
-			break
-		}
-		if i > 0 {
-			t.parts = append(t.parts, namePart{lit: s[:i]})
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("%q: unclosed {", s)
-		}
-		ref := s[i+1 : i+j]
-		s = s[i+j+1:]
-		var p namePart
-		if name, layout, ok := strings.Cut(ref, ":"); ok {
-			if name != "stageTimestamp" {
-				return nil, fmt.Errorf("{%s}: only stageTimestamp takes a date layout", ref)
-			}
-			if layout == "" {
-				return nil, fmt.Errorf("{%s}: empty date layout", ref)
-			}
-			p.layout = layout
-			ref = name
-		}
-		name, fallback, _ := strings.Cut(ref, "|")
-		f, ok := nameFields[name]
-		if !ok {
-			return nil, fmt.Errorf("{%s}: unknown field %q", ref, name)
-		}
-		p.field, p.fallback = f, fallback
-		t.parts = append(t.parts, p)
+	if p := indexPattern(t); strings.ToLower(p) != p {
+		return nil, fmt.Errorf("%q: index names are lowercase", s)
 	}
-	for _, p := range t.parts {
-		if strings.ContainsAny(p.lit, `\/*?"<>| ,#:`) || strings.ToLower(p.lit) != p.lit {
-			return nil, fmt.Errorf("%q: an index name is lowercase and may not hold \\ / * ? \" < > | space , # :", orig)
-		}
+	if strings.IndexAny(s[:1], "-_+") == 0 {
+		return nil, fmt.Errorf("%q: an index name may not start with -, _ or +", s)
 	}
 	return t, nil
 }
 
-// constant reports whether the template has no field references.
-func (t *nameTemplate) constant() bool {
-	for _, p := range t.parts {
-		if p.field != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// pattern is the index pattern matching every name the template renders.
-func (t *nameTemplate) pattern() string {
+// indexPattern is the index pattern matching every name t renders: each
+// {reference} becomes *.
+func indexPattern(t *nametemplate.Template) string {
 	var b strings.Builder
-	for _, p := range t.parts {
-		if p.field == nil {
-			b.WriteString(p.lit)
-		} else if !strings.HasSuffix(b.String(), "*") {
+	s := t.String()
+	for s != "" {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		if !strings.HasSuffix(b.String(), "*") {
 			b.WriteByte('*')
 		}
+		j := strings.IndexByte(s[i:], '}')
+		s = s[i+j+1:]
 	}
-	return strings.ToLower(b.String())
-}
-
-// render appends m's name to dst.
-func (t *nameTemplate) render(dst []byte, m *event.Meta) []byte {
-	for _, p := range t.parts {
-		if p.field == nil {
-			dst = append(dst, p.lit...)
-			continue
-		}
-		v := p.field(m)
-		if p.layout != "" {
-			ts, err := time.Parse(time.RFC3339Nano, string(v))
-			if err != nil {
-				dst = append(dst, p.fallback...)
-				continue
-			}
-			dst = ts.UTC().AppendFormat(dst, p.layout)
-			continue
-		}
-		if len(v) == 0 {
-			dst = append(dst, p.fallback...)
-			continue
-		}
-		for _, c := range v {
-			switch {
-			case c >= 'A' && c <= 'Z':
-				c += 'a' - 'A'
-			case c < 0x20 || c >= 0x7f || strings.IndexByte(`\/*?"<>| ,#:`, c) >= 0:
-				c = '_'
-			}
-			dst = append(dst, c)
-		}
-	}
-	return dst
+	return b.String()
 }

@@ -26,7 +26,7 @@ func TestSmoke(t *testing.T) {
 	engines(t, func(t *testing.T, e *engine) {
 		idx := uniqueName("kt-smoke")
 		e.cleanup(t, idx+"*", "kubetrail-"+idx)
-		o := e.newOutput(t, idx, func(c *Config) { c.Index = idx + "-{stageTimestamp:2006.01.02}" })
+		o := e.newOutput(t, idx, func(c *Config) { c.Index = idx + "-{date:YYYY.MM.DD}" })
 		b := corpusBatch(t, 500)
 		require.NoError(t, o.Write(context.Background(), b))
 		require.NoError(t, o.Write(context.Background(), b)) // 409s

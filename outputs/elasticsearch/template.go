@@ -134,7 +134,7 @@ func (o *Output) installTemplate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := templateBody(o.name.pattern(), o.dataStream, freeMapping(m))
+	body, err := templateBody(indexPattern(o.name), o.dataStream, freeMapping(m))
 	if err != nil {
 		return err
 	}
@@ -147,6 +147,6 @@ func (o *Output) installTemplate(ctx context.Context) error {
 	if res.StatusCode/100 != 2 {
 		return statusError("put index template "+o.templateName, res, rb)
 	}
-	o.log.Info("index template installed", "template", o.templateName, "pattern", o.name.pattern(), "objects", string(m))
+	o.log.Info("index template installed", "template", o.templateName, "pattern", indexPattern(o.name), "objects", string(m))
 	return nil
 }
