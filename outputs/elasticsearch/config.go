@@ -61,7 +61,7 @@ type Config struct {
 	// Mutually exclusive with username/password.
 	APIKey config.Secret `yaml:"api_key"`
 	// Username and Password are for HTTP basic authentication.
-	Username string `yaml:"username"`
+	Username string        `yaml:"username"`
 	Password config.Secret `yaml:"password"`
 	// TLS for https:// addresses; verification is on by default.
 	TLS configtls.Config `yaml:"tls"`
