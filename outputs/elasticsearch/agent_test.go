@@ -49,8 +49,10 @@ func TestAgentKillAndNodeRestartIndexEachEventOnce(t *testing.T) {
 			log.WriteByte('\n')
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "audit", "audit.log"), log.Bytes(), 0o600))
-		ds := fmt.Sprintf("logs-kt.e2e%d-default", time.Now().UnixNano()%1e9)
-		e.cleanup(t, ds, "kubetrail-es")
+		n := time.Now().UnixNano() % 1e9
+		ds := fmt.Sprintf("logs-kt.e2e%d-default", n)
+		out := fmt.Sprintf("es%d", n) // the template is named after the output
+		e.cleanup(t, ds, "kubetrail-"+out)
 		cfg := filepath.Join(dir, "agent.yaml")
 		require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
 agent:
@@ -63,7 +65,7 @@ inputs:
     path: %[1]s/audit/audit.log
     start_at: beginning
 outputs:
-  es:
+  %[4]s:
     type: elasticsearch
     addresses: [%[2]s]
     data_stream: %[3]s
@@ -73,8 +75,8 @@ outputs:
 pipelines:
   audit:
     inputs: [apiserver]
-    outputs: [es]
-`, dir, e.clientURL, ds), 0o600))
+    outputs: [%[4]s]
+`, dir, e.clientURL, ds, out), 0o600))
 
 		run := func() (*exec.Cmd, *bytes.Buffer) {
 			var stderr bytes.Buffer

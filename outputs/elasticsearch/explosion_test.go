@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
+	"github.com/kubetrail/kubetrail/pipeline"
 )
 
 // manyKeysEvents are update events of ConfigMaps whose data, labels and
@@ -111,5 +112,27 @@ func TestManyDistinctKeysNeedTheTemplate(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// A template the engine refuses (the other engine's mapping type) makes
+// Start fail as Unready, with the engine's reason, not as a permanent error.
+func TestRefusedTemplateIsUnready(t *testing.T) {
+	engines(t, func(t *testing.T, e *engine) {
+		idx := uniqueName("kt-refused")
+		e.cleanup(t, idx, "kubetrail-"+idx)
+		cfg := defaultConfig()
+		cfg.Addresses, cfg.Index, cfg.ObjectMapping = []string{e.clientURL}, idx, ObjectMappingFlatObject
+		if e.name == "opensearch" {
+			cfg.ObjectMapping = ObjectMappingFlattened
+		}
+		o, err := New(cfg, pipeline.Settings{Name: idx})
+		require.NoError(t, err)
+		err = o.Start(context.Background())
+		require.Error(t, err)
+		assert.True(t, event.IsUnready(err), "%v", err)
+		assert.False(t, event.IsPermanent(err), "%v", err)
+		assert.Contains(t, err.Error(), "HTTP 400")
+		assert.Contains(t, err.Error(), string(cfg.ObjectMapping))
 	})
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/kubetrail/kubetrail/event"
 )
 
 // templatePriority is above the built-in logs-*-* template (100) and the
@@ -145,7 +148,14 @@ func (o *Output) installTemplate(ctx context.Context) error {
 	defer res.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode/100 != 2 {
-		return statusError("put index template "+o.templateName, res, rb)
+		err := statusError("put index template "+o.templateName, res, rb)
+		if event.IsPermanent(err) {
+			// A template the cluster refuses (a mapping type it lacks, a
+			// pattern clashing with another template) is fixed in the
+			// configuration or the cluster: unready, not dead letters.
+			return event.Unready(errors.Unwrap(err))
+		}
+		return err
 	}
 	o.log.Info("index template installed", "template", o.templateName, "pattern", indexPattern(o.name), "objects", string(m))
 	return nil
