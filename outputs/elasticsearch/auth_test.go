@@ -2,6 +2,8 @@ package elasticsearch
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -34,6 +36,7 @@ func (g *authGate) start(t *testing.T, target string) string {
 	u, err := url.Parse(target)
 	require.NoError(t, err)
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // a broken path is the point
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		until, _ := g.bulkRefusedUntil.Load().(time.Time)
 		if user, pw, ok := r.BasicAuth(); !ok || user != "kubetrail" || pw != g.accept.Load().(string) ||

@@ -70,6 +70,7 @@ type Output struct {
 	dataStream   bool
 	templateName string
 	gzip         bool
+	maxEvent     int // an event's limit, for the oversize policy
 
 	tmplMu    sync.Mutex
 	tmplReady bool
@@ -134,6 +135,7 @@ func New(cfg *Config, set pipeline.Settings) (*Output, error) {
 	return &Output{
 		cfg: cfg, client: client, log: log, name: name, dataStream: ds,
 		templateName: tn, gzip: cfg.Compression != CompressionNone,
+		maxEvent: maxRequestBytes - perEventOverhead,
 	}, nil
 }
 
@@ -236,7 +238,7 @@ func (o *Output) Write(ctx context.Context, batch *event.Batch) error {
 	items := 0
 	for i := range batch.Events {
 		ev := &batch.Events[i]
-		if err := oversize.Fit(ev, maxRequestBytes-perEventOverhead, o.cfg.Oversize); err != nil {
+		if err := oversize.Fit(ev, o.maxEvent, o.cfg.Oversize); err != nil {
 			failed[i] = err
 			pos[i] = -1
 			continue
