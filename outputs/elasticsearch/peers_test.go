@@ -117,11 +117,19 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, seq.Add(1))
 }
 
-// cleanup deletes the test's indices, data streams and templates at the end.
+// cleanup deletes the test's indices (a name or pattern), data streams and
+// templates at the end. Elasticsearch refuses wildcard deletes, so a pattern
+// is resolved to names first.
 func (e *engine) cleanup(t *testing.T, pattern string, templates ...string) {
 	t.Cleanup(func() {
 		e.do(t, "DELETE", "/_data_stream/"+pattern, "", nil)
-		e.do(t, "DELETE", "/"+pattern+"?ignore_unavailable=true&allow_no_indices=true&expand_wildcards=all", "", nil)
+		var rows []struct {
+			Index string `json:"index"`
+		}
+		e.do(t, "GET", "/_cat/indices/"+pattern+"?format=json&h=index&expand_wildcards=all", "", &rows)
+		for _, r := range rows {
+			e.do(t, "DELETE", "/"+r.Index, "", nil)
+		}
 		for _, n := range templates {
 			e.do(t, "DELETE", "/_index_template/"+n, "", nil)
 		}
