@@ -116,8 +116,13 @@ func (c *Config) Validate() error {
 	}
 	for i, a := range c.Addresses {
 		u, err := url.Parse(a)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, &config.FieldError{Field: fmt.Sprintf("addresses[%d]", i), Err: fmt.Errorf("%q is not an http:// or https:// URL", a)})
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, &config.FieldError{Field: fmt.Sprintf("addresses[%d]", i), Err: errors.New("is not an http:// or https:// URL")})
+		case u.User != nil:
+			// Credentials in a URL end up in error messages: use the
+			// secret fields instead.
+			errs = append(errs, &config.FieldError{Field: fmt.Sprintf("addresses[%d]", i), Err: errors.New("holds credentials: use username/password or api_key")})
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {

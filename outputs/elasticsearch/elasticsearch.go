@@ -65,6 +65,7 @@ func init() {
 type Output struct {
 	cfg          *Config
 	client       *elasticsearch.Client
+	transport    *http.Transport
 	log          *slog.Logger
 	name         *nametemplate.Template
 	dataStream   bool
@@ -133,7 +134,7 @@ func New(cfg *Config, set pipeline.Settings) (*Output, error) {
 		tn += "-" + strings.ToLower(set.Name)
 	}
 	return &Output{
-		cfg: cfg, client: client, log: log, name: name, dataStream: ds,
+		cfg: cfg, client: client, transport: tr, log: log, name: name, dataStream: ds,
 		templateName: tn, gzip: cfg.Compression != CompressionNone,
 		maxEvent: maxRequestBytes - perEventOverhead,
 	}, nil
@@ -167,9 +168,7 @@ func (o *Output) ensureTemplate(ctx context.Context) error {
 
 // Close releases idle connections.
 func (o *Output) Close(context.Context) error {
-	if tr, ok := o.client.Transport.(interface{ CloseIdleConnections() }); ok {
-		tr.CloseIdleConnections()
-	}
+	o.transport.CloseIdleConnections()
 	return nil
 }
 
@@ -177,12 +176,10 @@ func (o *Output) Close(context.Context) error {
 // batch resent after a crash or a lost response never makes a second
 // document (the create fails with 409, which counts as delivered).
 func docID(dst []byte, ev *event.Event) []byte {
-	h := sha256.New()
-	h.Write(ev.AuditID)
-	h.Write([]byte{0})
-	h.Write(ev.Stage)
-	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.AppendEncode(dst, h.Sum(sum[:0])[:16])
+	var scratch [128]byte
+	key := append(append(append(scratch[:0], ev.AuditID...), 0), ev.Stage...)
+	sum := sha256.Sum256(key)
+	return base64.RawURLEncoding.AppendEncode(dst, sum[:16])
 }
 
 // appendDoc appends the bulk action line and the document: the event's raw

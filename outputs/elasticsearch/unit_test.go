@@ -201,3 +201,12 @@ func TestTemplateBody(t *testing.T) {
 	assert.Equal(t, "date", p["@timestamp"]["type"])
 	assert.Equal(t, "keyword", p["verb"]["type"])
 }
+
+func TestConfigRefusesCredentialsInAddresses(t *testing.T) {
+	c := defaultConfig()
+	c.Addresses = []string{"https://kubetrail:hunter2@es.example:9200"}
+	err := c.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "addresses[0]: holds credentials")
+	assert.NotContains(t, err.Error(), "hunter2")
+}
