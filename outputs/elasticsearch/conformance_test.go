@@ -1,9 +1,3 @@
-//go:build conformance
-
-// TODO: drop the build constraint once outputs/outputtest's conformance
-// suite (commit ed0c19e on the kafka branch) is on main; run it meanwhile
-// with -tags conformance on a tree that has it.
-
 package elasticsearch
 
 import (
