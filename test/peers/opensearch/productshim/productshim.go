@@ -9,6 +9,8 @@
 package productshim
 
 import (
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -28,6 +30,9 @@ func New(target string) (http.Handler, error) {
 		Proxy:               nil, // the node is on 127.0.0.1: ignore HTTP(S)_PROXY
 		MaxIdleConnsPerHost: 64,
 	}
+	// A node restarting is what some tests do: the client sees the 502,
+	// the log does not need every refused dial.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	rp.ModifyResponse = func(res *http.Response) error {
 		res.Header.Set("X-Elastic-Product", "Elasticsearch")
 		return nil
