@@ -46,6 +46,7 @@ type recorder struct {
 	itemPermanent atomic.Int64
 	wholeThrottle atomic.Int64 // events of requests answered 429/503 as a whole
 	otherErr      atomic.Int64 // events of requests that failed otherwise
+	firstOther    atomic.Value // error
 }
 
 func (r *recorder) Write(ctx context.Context, b *event.Batch) error {
@@ -67,6 +68,7 @@ func (r *recorder) Write(ctx context.Context, b *event.Batch) error {
 			r.wholeThrottle.Add(int64(len(b.Events)))
 		} else {
 			r.otherErr.Add(int64(len(b.Events)))
+			r.firstOther.CompareAndSwap(nil, err)
 		}
 	}
 	return err
