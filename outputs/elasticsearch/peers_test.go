@@ -74,9 +74,18 @@ func (e *engine) restart(t *testing.T) {
 	t.Helper()
 	require.NotEmpty(t, e.dir, "%s is unset: cannot restart the node", e.dirEnv)
 	env := e.dirEnv + "=" + e.dir
+	pid := e.pid(t)
 	e.script(t, "stop.sh", env)
 	out := e.script(t, "start.sh", env, strings.ToUpper(e.peer)+"_KEEP_DATA=1")
 	require.Contains(t, out, e.url, "the node came back on another address")
+	require.NotEqual(t, pid, e.pid(t), "the node was not restarted")
+}
+
+// pid is the node's process id, from its start script's PID file.
+func (e *engine) pid(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join(e.dir, e.peer+".pid"))
+	require.NoError(t, err)
+	return strings.TrimSpace(string(b))
 }
 
 // do sends a request to the node and decodes its JSON answer into v.
@@ -170,9 +179,11 @@ func (e *engine) restartWith(t *testing.T, settings map[string]string) {
 	}
 	dir := e.dirEnv + "=" + e.dir
 	start := func(settings string) {
+		pid := e.pid(t)
 		e.script(t, "stop.sh", dir)
 		out := e.script(t, "start.sh", dir, up+"_KEEP_DATA=1", up+"_SETTINGS="+settings)
 		require.Contains(t, out, e.url, "the node came back on another address")
+		require.NotEqual(t, pid, e.pid(t), "the node was not restarted")
 	}
 	start(strings.Join(lines, "\n"))
 	t.Cleanup(func() { start("") })

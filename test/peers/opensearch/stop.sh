@@ -7,7 +7,8 @@ DIR="${OPENSEARCH_DIR:-${TMPDIR:-/tmp}/kubetrail-opensearch}"
 PIDFILE="$DIR/opensearch.pid"
 if [ -f "$PIDFILE" ]; then
   PID="$(cat "$PIDFILE")"
-  if kill -0 "$PID" 2>/dev/null; then
+  # Only if that PID still is this node (its command line names DIR).
+  if kill -0 "$PID" 2>/dev/null && tr '\0' ' ' < "/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR"; then
     kill -TERM "$PID"
     for _ in $(seq 1 150); do kill -0 "$PID" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$PID" 2>/dev/null; then
