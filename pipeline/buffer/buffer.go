@@ -169,10 +169,7 @@ func (b *Buffer) Append(ctx context.Context, records [][]byte, onDurable func())
 		b.durQ = append(b.durQ, durable{pos: pos, fn: onDurable})
 		b.durMu.Unlock()
 	}
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
+	b.ringSyncer()
 	return nil
 }
 

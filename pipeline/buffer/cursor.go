@@ -342,6 +342,7 @@ func (c *Cursor) persist(doSync bool) error {
 	}
 	if !doSync && b.opts.Fsync == FsyncInterval {
 		c.needSync.Store(true)
+		b.ringSyncer()
 	}
 	c.persisted = st.pos
 	return nil

@@ -10,11 +10,14 @@ import (
 // the onDurable callbacks, in order, outside every lock Append needs.
 func (b *Buffer) syncLoop() {
 	defer close(b.syncerDone)
-	var tick <-chan time.Time
+	// Interval policy: the timer runs only once something was appended or
+	// a cursor file written (b.wake), so an idle buffer never wakes up;
+	// while data flows, it fsyncs every interval as before.
+	var timer *time.Timer
 	if b.opts.Fsync == FsyncInterval {
-		t := time.NewTicker(b.opts.FsyncInterval)
-		defer t.Stop()
-		tick = t.C
+		timer = time.NewTimer(b.opts.FsyncInterval)
+		timer.Stop()
+		defer timer.Stop()
 	}
 	var synced Position
 	var fns []func()
@@ -22,12 +25,16 @@ func (b *Buffer) syncLoop() {
 		final := false
 		select {
 		case <-b.wake:
-			if b.opts.Fsync == FsyncInterval {
-				continue
-			}
-		case <-tick:
 		case <-b.stopSync:
 			final = true
+		}
+		if timer != nil && !final {
+			timer.Reset(b.opts.FsyncInterval)
+			select {
+			case <-timer.C:
+			case <-b.stopSync:
+				final = true
+			}
 		}
 		synced, fns = b.syncOnce(synced, fns)
 		if b.opts.Fsync == FsyncInterval {
@@ -36,6 +43,14 @@ func (b *Buffer) syncLoop() {
 		if final {
 			return
 		}
+	}
+}
+
+// ringSyncer tells the sync goroutine there is something to make durable.
+func (b *Buffer) ringSyncer() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
 }
 
