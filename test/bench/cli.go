@@ -165,6 +165,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sizeFlag := fs.String("size", "1GiB", "workload size (e.g. 256MiB, 1GiB)")
 	rate := fs.Float64("rate", 5000, "latency: events per second")
 	dur := fs.Duration("duration", 30*time.Second, "latency: how long to write")
+	idle := fs.Duration("idle", 0, "latency: then watch the agent idle this long (no writes) and report its CPU")
 	scale := fs.Float64("scale", 1, "suite: multiply every workload size (and the latency run's length) by this, for a quick check")
 	cpuprofile := fs.String("cpuprofile", "", "profile: write a CPU profile here")
 	memprofile := fs.String("memprofile", "", "profile: write an allocation profile here (alloc_space over the run, inuse_space when every event was delivered)")
@@ -203,7 +204,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ls, err := c.latency(ctx, w, *rate, *dur)
+		ls, err := c.latency(ctx, w, *rate, *dur, *idle)
 		if err != nil {
 			return err
 		}
@@ -275,11 +276,12 @@ func (c *common) throughputWith(ctx context.Context, w *Workload, o RunOptions) 
 }
 
 // latency repeats a latency run.
-func (c *common) latency(ctx context.Context, w *Workload, rate float64, dur time.Duration) ([]LatencyResult, error) {
+func (c *common) latency(ctx context.Context, w *Workload, rate float64, dur, idle time.Duration) ([]LatencyResult, error) {
 	var ls []LatencyResult
 	for i := range c.runs {
 		c.logf("latency at %.0f events/s for %s, run %d/%d", rate, dur, i+1, c.runs)
 		o := c.runOptions("latency")
+		o.Idle = idle
 		if o.CPUProfile != "" && c.runs > 1 {
 			o.CPUProfile = fmt.Sprintf("%s.%d", c.agentCPUProfile, i+1)
 		}
@@ -287,8 +289,8 @@ func (c *common) latency(ctx context.Context, w *Workload, rate float64, dur tim
 		if err != nil {
 			return nil, fmt.Errorf("latency run %d: %w", i+1, err)
 		}
-		c.logf("  p50 %s, p99 %s, p99.9 %s, max %s, agent CPU %.1f%% of a core, peak RSS %.1f MiB",
-			ms(l.P50), ms(l.P99), ms(l.P999), ms(l.Max), l.CPUPercent, float64(l.Usage.MaxRSS)/(1<<20))
+		c.logf("  p50 %s, p99 %s, p99.9 %s, max %s, agent CPU %.2f%% of a core, idle %.3f%%, peak RSS %.1f MiB",
+			ms(l.P50), ms(l.P99), ms(l.P999), ms(l.Max), l.CPUPercent, l.IdleCPUPercent, float64(l.Usage.MaxRSS)/(1<<20))
 		ls = append(ls, l)
 	}
 	return ls, nil

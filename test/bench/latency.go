@@ -27,7 +27,12 @@ type LatencyResult struct {
 	// CPUPercent is the agent's CPU time per wall-clock time over the steady
 	// part of the run (after a 5 s warm-up), in % of one core.
 	CPUPercent float64
-	Usage      Usage
+	// IdleCPUPercent is the agent's CPU per wall-clock time while nothing
+	// is written (RunOptions.Idle after the last event arrived and 5 s),
+	// in % of one core; 0 without an idle phase.
+	IdleCPUPercent float64
+	Idle           time.Duration
+	Usage          Usage
 }
 
 // RunLatency writes the first rate*dur events of w at a steady rate, in the
@@ -101,6 +106,31 @@ func RunLatency(ctx context.Context, w *Workload, rate float64, dur time.Duratio
 		cancel()
 		<-tailed
 		return res, fmt.Errorf("only %d of %d events reached the output a minute after the last write; log:\n%s", len(lat), n, p.logTail())
+	}
+	if o.Idle > 0 {
+		// Let the last acknowledgements, cursor and checkpoint writes pass.
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+		c0, err := p.cpuNow()
+		if err != nil {
+			return res, err
+		}
+		t0 := time.Now()
+		o.Log("  idle for %s", o.Idle)
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(o.Idle):
+		}
+		c1, err := p.cpuNow()
+		if err != nil {
+			return res, err
+		}
+		res.Idle = time.Since(t0)
+		res.IdleCPUPercent = 100 * (c1 - c0).Seconds() / res.Idle.Seconds()
 	}
 	u, err := p.stop(time.Minute)
 	if err != nil {

@@ -54,6 +54,10 @@ type RunOptions struct {
 	// Perf, if set, is where `perf record -g` writes a profile of the agent
 	// process over the run (needs perf; for kernel-side detail pprof lacks).
 	Perf string
+	// Idle, in a latency run, is how long the agent is watched after every
+	// event arrived (and a 5 s pause): its CPU then is the idle cost
+	// (LatencyResult.IdleCPUPercent). 0: no idle phase.
+	Idle time.Duration
 	// Timeout bounds the whole run once the agent is ready (default 10m).
 	Timeout time.Duration
 	// Log, if set, receives progress lines.
