@@ -55,6 +55,17 @@ func (wt *watcher) settle(ctx context.Context, least, most time.Duration) {
 	}
 }
 
+// notifyCoalesce is how long the notification goroutine pauses after a
+// write notification. kube-apiserver writes one line per event: at 5,000
+// events/s, waking the reader on each write cost a read, stats and a
+// buffer append per event. Pausing lets the kernel merge the write events
+// queued meanwhile (identical consecutive inotify events are merged), so
+// the reader wakes at most 1/notifyCoalesce times a second while the file
+// grows, and its work per wake-up grows with the data. It adds at most this
+// much latency; creations, renames and removals are not delayed more than
+// by one pause.
+const notifyCoalesce = 25 * time.Millisecond
+
 // maxCreated bounds watcher.created; it is emptied when full.
 const maxCreated = 4096
 
@@ -115,6 +126,15 @@ func newWatcher(n namer, log *slog.Logger) *watcher {
 					}
 				}
 				ring(wt.wake)
+				if ev.Op == fsnotify.Write {
+					// Coalesce: while this goroutine does not read, the
+					// kernel merges the writes that follow into one queued
+					// event, so the reader wakes once per window for all
+					// of them, not once per line the apiserver writes.
+					// settle does not take the pause for quiet.
+					wt.last.Store(time.Now().Add(notifyCoalesce).UnixNano())
+					time.Sleep(notifyCoalesce)
+				}
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
