@@ -350,8 +350,11 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 		e.size = pos
 		t.st.changedLocked()
 	}
+	full := e.id.FPLen >= fpMax
 	t.st.mu.Unlock()
-	if grow {
+	// A fingerprint already over fpMax bytes cannot grow: the check after
+	// the wait below covers a rewrite.
+	if grow && !full {
 		ok, err := t.refreshFingerprint(src)
 		if err != nil {
 			return err
@@ -366,7 +369,13 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 		return err
 	}
 	// Woken up: before reading on, make sure the file was not rewritten
-	// from the start meanwhile (copytruncate followed by new writes).
+	// from the start meanwhile (copytruncate followed by new writes). A
+	// file whose size did not change since the read (a poll tick, a
+	// notification for another file) is read again without the check: the
+	// next change of size brings it.
+	if fi, err := src.f.Stat(); err == nil && fi.Size() == pos {
+		return nil
+	}
 	ok, err := t.refreshFingerprint(src)
 	if err != nil {
 		return err
