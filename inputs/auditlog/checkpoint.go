@@ -256,7 +256,8 @@ func (c *checkpointer) save() error {
 }
 
 // run saves on every change, coalescing changes that come faster than
-// c.every, until stop is closed. It returns the first write error.
+// c.every (at once for a change of the chain's structure), until stop is
+// closed. It returns the first write error.
 func (c *checkpointer) run(stop <-chan struct{}) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -266,6 +267,10 @@ func (c *checkpointer) run(stop <-chan struct{}) error {
 			return nil
 		case <-c.st.dirty:
 		}
+		select {
+		case <-c.st.urgent:
+		default:
+		}
 		if err := c.save(); err != nil {
 			return err
 		}
@@ -274,6 +279,8 @@ func (c *checkpointer) run(stop <-chan struct{}) error {
 		case <-stop:
 			return nil
 		case <-t.C:
+		case <-c.st.urgent:
+			t.Stop()
 		}
 	}
 }

@@ -348,7 +348,7 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 	grow := e.size != pos
 	if grow {
 		e.size = pos
-		t.st.changedLocked()
+		t.st.progressLocked()
 	}
 	full := e.id.FPLen >= fpMax
 	t.st.mu.Unlock()

@@ -111,16 +111,33 @@ type state struct {
 	version uint64 // bumped whenever anything persisted changed
 	marks   []*mark
 	dirty   chan struct{} // capacity 1: the checkpoint writer's doorbell
+	// urgent (capacity 1) rings with dirty for a change of the chain's
+	// structure (files found, finished, truncated): saved at once, while
+	// progress within a file (acknowledged offsets, sizes) waits for the
+	// checkpoint interval.
+	urgent chan struct{}
 	cur     *entry        // the entry whose file the reader has open
 	// curDev, curIno identify the open file (while cur != nil): a file with
 	// them is cur's, even if rewritten in place (the reader handles that).
 	curDev, curIno uint64
 }
 
-func newState() *state { return &state{dirty: make(chan struct{}, 1)} }
+func newState() *state {
+	return &state{dirty: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+}
 
-// changedLocked records a change to persist.
+// changedLocked records a change to persist at once.
 func (s *state) changedLocked() {
+	s.progressLocked()
+	select {
+	case s.urgent <- struct{}{}:
+	default:
+	}
+}
+
+// progressLocked records a change to persist within the checkpoint
+// interval: positions moved within files the checkpoint already knows.
+func (s *state) progressLocked() {
 	s.version++
 	select {
 	case s.dirty <- struct{}{}:
@@ -195,7 +212,7 @@ func (s *state) applyLocked() {
 	}
 	s.marks = s.marks[n:]
 	s.pruneLocked()
-	s.changedLocked()
+	s.progressLocked()
 }
 
 // pruneLocked drops finished files from the chain, keeping the newest

@@ -21,7 +21,13 @@ import (
 )
 
 const (
-	defaultCheckpointEvery = 10 * time.Millisecond
+	// defaultCheckpointEvery: the checkpoint is written (temporary file,
+	// fsync, rename, fsync of the directory) at most once a second. It
+	// only ever holds offsets the pipeline made durable, so a later save
+	// means more lines read again after a crash, never a lost one; a clean
+	// stop saves the last position. At 10 ms it was a fifth of the agent's
+	// CPU at 5,000 events/s (two fsyncs per save, dirtied by every ack).
+	defaultCheckpointEvery = time.Second
 	// scanEveryPolls: the discovery goroutine rescans the directory at
 	// least every this many poll intervals, for notifications that got lost.
 	scanEveryPolls = 4
