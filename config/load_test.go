@@ -82,7 +82,7 @@ func TestLoadFull(t *testing.T) {
 				Outputs:    []string{"local", "siem"},
 				Buffer: Buffer{
 					MaxBytes: 2 * GiB, SegmentBytes: 64 * MiB, Fsync: FsyncAlways,
-					FsyncInterval: Duration(50 * time.Millisecond), WhenFull: WhenFullBlock,
+					FsyncInterval: Duration(200 * time.Millisecond), WhenFull: WhenFullBlock,
 				},
 				Line: 49,
 			},
@@ -134,7 +134,7 @@ func TestLoadDefaults(t *testing.T) {
 		Outputs: []string{"out"},
 		Buffer: Buffer{
 			MaxBytes: 1 * GiB, SegmentBytes: 64 * MiB, Fsync: FsyncInterval,
-			FsyncInterval: Duration(50 * time.Millisecond), WhenFull: WhenFullBlock,
+			FsyncInterval: Duration(200 * time.Millisecond), WhenFull: WhenFullBlock,
 		},
 		Line: 9,
 	}}, cfg.Pipelines, "documented buffer defaults")

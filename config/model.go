@@ -235,7 +235,7 @@ type Buffer struct {
 	MaxBytes      Size      `yaml:"max_bytes"`      // cap on the buffer's disk use; default 1GiB
 	SegmentBytes  Size      `yaml:"segment_bytes"`  // segment file size; default 64MiB
 	Fsync         FsyncMode `yaml:"fsync"`          // always, interval or never; default interval
-	FsyncInterval Duration  `yaml:"fsync_interval"` // for fsync: interval; default 50ms
+	FsyncInterval Duration  `yaml:"fsync_interval"` // for fsync: interval; default 200ms
 	WhenFull      WhenFull  `yaml:"when_full"`      // block or drop_oldest; default block
 }
 
@@ -250,7 +250,7 @@ func DefaultBuffer() Buffer {
 		MaxBytes:      1 * GiB,
 		SegmentBytes:  64 * MiB,
 		Fsync:         FsyncInterval,
-		FsyncInterval: Duration(50 * time.Millisecond),
+		FsyncInterval: Duration(200 * time.Millisecond),
 		WhenFull:      WhenFullBlock,
 	}
 }

@@ -63,7 +63,7 @@ const (
 	DefaultSegmentBytes  int64 = 64 << 20
 	MinSegmentBytes      int64 = 64 << 10
 	MinMaxBytes                = 4 * MinSegmentBytes
-	DefaultFsyncInterval       = 50 * time.Millisecond
+	DefaultFsyncInterval       = 200 * time.Millisecond
 )
 
 // Options configure a Buffer. The zero value of every field but Dir is valid.
@@ -79,7 +79,7 @@ type Options struct {
 	SegmentBytes int64
 	// Fsync is when appends are made durable. Default "interval".
 	Fsync FsyncPolicy
-	// FsyncInterval is the period of the "interval" policy. Default 50ms: it
+	// FsyncInterval is the period of the "interval" policy. Default 200ms: it
 	// delays only the onDurable callbacks (the inputs' checkpoints), never
 	// the outputs, which read records as soon as they are written.
 	FsyncInterval time.Duration
