@@ -44,7 +44,9 @@ type Config struct {
 	MaxLineBytes config.Size `yaml:"max_line_bytes"`
 	// PollInterval is the safety net next to filesystem notifications: how
 	// often the input looks for new data and rotations when it heard
-	// nothing. Default 250ms.
+	// nothing. While notifications work and nothing changes, the polls
+	// back off to 8 times this (2 s by default); any notification or new
+	// data resets them. Default 250ms.
 	PollInterval config.Duration `yaml:"poll_interval"`
 	// BatchEvents is the most events handed to the pipeline in one write.
 	// Default 1000.

@@ -349,6 +349,7 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 	if grow {
 		e.size = pos
 		t.st.progressLocked()
+		t.idlePolls = 0 // data came: poll at the base interval again
 	}
 	full := e.id.FPLen >= fpMax
 	t.st.mu.Unlock()

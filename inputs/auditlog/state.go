@@ -116,7 +116,7 @@ type state struct {
 	// progress within a file (acknowledged offsets, sizes) waits for the
 	// checkpoint interval.
 	urgent chan struct{}
-	cur     *entry        // the entry whose file the reader has open
+	cur    *entry // the entry whose file the reader has open
 	// curDev, curIno identify the open file (while cur != nil): a file with
 	// them is cur's, even if rewritten in place (the reader handles that).
 	curDev, curIno uint64

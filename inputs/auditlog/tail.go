@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"math/bits"
 	"os"
 	"strings"
 	"sync"
@@ -152,8 +153,11 @@ type tailer struct {
 	wt    *watcher
 	log   *slog.Logger
 	lines *lines
-	tick  *time.Ticker
-	fpBuf []byte
+	// tick is the reader's poll timer; idlePolls counts the polls in a row
+	// that found nothing (see pollWait).
+	tick      *time.Timer
+	idlePolls int
+	fpBuf     []byte
 	// handed records how far the current file was handed to the pipeline;
 	// lastTime is the stageTimestamp of the last event handed over.
 	handed   *handedWriter
@@ -179,7 +183,7 @@ func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tail
 		in: in, st: st, sink: sink, wt: wt, log: in.log,
 		sc:      newScanner(in.names),
 		lines:   newLines(int(in.cfg.ReadBuffer), int(in.cfg.BatchBytes), int(in.cfg.MaxLineBytes)),
-		tick:    time.NewTicker(time.Duration(in.cfg.PollInterval)),
+		tick:    stoppedTimer(),
 		gzWatch: make(map[string]gzStall),
 		fpBuf:   make([]byte, fpMax),
 		handed:  newHandedWriter(in.handPath),
@@ -366,16 +370,21 @@ func (t *tailer) run(ctx context.Context) error {
 // known (and their loss noticed) even while the reader is blocked on a slow
 // pipeline.
 func (t *tailer) discover(ctx context.Context) {
-	tick := time.NewTicker(scanEveryPolls * time.Duration(t.in.cfg.PollInterval))
+	tick := stoppedTimer()
 	defer tick.Stop()
+	idle := 0
 	for {
+		tick.Reset(t.pollWait(scanEveryPolls*time.Duration(t.in.cfg.PollInterval), idle))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.wt.scan:
+			idle = 0
 		case <-tick.C:
+			idle++
 			t.wt.rewatch(t.in.names.dir, t.log)
 		}
+		tick.Stop()
 		if err := t.scan(ctx); err != nil {
 			t.log.Warn("directory scan failed", slog.Any("error", err))
 		}
@@ -401,13 +410,44 @@ func (t *tailer) pathOf(e *entry) string {
 	return e.path
 }
 
+// maxPollBackoff bounds how far the safety-net polls back off while
+// notifications work and nothing happens: the reader polls every
+// poll_interval, doubling after each poll that found nothing up to this many
+// poll intervals (2 s by default); the discovery goroutine likewise from
+// scanEveryPolls intervals. Any notification or new data brings them back
+// to poll_interval. Idle, the agent then wakes a few times a second at most
+// instead of five; a notification lost (the kernel's queue overflowed, which
+// fsnotify reports and which rings both doorbells) is noticed within 2 s.
+const maxPollBackoff = 8
+
+// pollWait is the next poll's delay after idle polls in a row that found
+// nothing; without notifications, always base.
+func (t *tailer) pollWait(base time.Duration, idle int) time.Duration {
+	if t.wt.w == nil {
+		return base
+	}
+	return base << min(idle, bits.Len(maxPollBackoff)-1)
+}
+
+func stoppedTimer() *time.Timer {
+	tm := time.NewTimer(time.Hour)
+	tm.Stop()
+	return tm
+}
+
 // wait blocks until a notification, a poll tick or the end of ctx.
 func (t *tailer) wait(ctx context.Context) error {
+	t.tick.Reset(t.pollWait(time.Duration(t.in.cfg.PollInterval), t.idlePolls))
+	defer t.tick.Stop()
+	t.wt.waiting.Store(true)
+	defer t.wt.waiting.Store(false)
 	select {
 	case <-ctx.Done():
 		return errStopped
 	case <-t.wt.wake:
+		t.idlePolls = 0
 	case <-t.tick.C:
+		t.idlePolls++
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ type watcher struct {
 	// stalled, or far behind) is still counted by name.
 	created map[string]bool
 	last    atomic.Int64 // unix nanoseconds of the last event
+	// waiting: the reader is caught up and waits for news (tailer.wait).
+	waiting atomic.Bool
 }
 
 // settle gives the notification goroutine time to catch up with a backlog
@@ -62,8 +64,10 @@ func (wt *watcher) settle(ctx context.Context, least, most time.Duration) {
 // queued meanwhile (identical consecutive inotify events are merged), so
 // the reader wakes at most 1/notifyCoalesce times a second while the file
 // grows, and its work per wake-up grows with the data. It adds at most this
-// much latency; creations, renames and removals are not delayed more than
-// by one pause.
+// much latency. It pauses only when the reader was caught up and waiting:
+// a reader behind reads on without notifications, and then creations,
+// renames and removals (scans that must see a backup before lumberjack
+// deletes it) are not delayed.
 const notifyCoalesce = 25 * time.Millisecond
 
 // maxCreated bounds watcher.created; it is emptied when full.
@@ -126,7 +130,7 @@ func newWatcher(n namer, log *slog.Logger) *watcher {
 					}
 				}
 				ring(wt.wake)
-				if ev.Op == fsnotify.Write {
+				if ev.Op == fsnotify.Write && wt.waiting.Load() {
 					// Coalesce: while this goroutine does not read, the
 					// kernel merges the writes that follow into one queued
 					// event, so the reader wakes once per window for all
