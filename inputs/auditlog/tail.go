@@ -440,7 +440,10 @@ func (t *tailer) wait(ctx context.Context) error {
 	t.tick.Reset(t.pollWait(time.Duration(t.in.cfg.PollInterval), t.idlePolls))
 	defer t.tick.Stop()
 	t.wt.waiting.Store(true)
-	defer t.wt.waiting.Store(false)
+	defer func() {
+		t.wt.woke.Store(time.Now().UnixNano())
+		t.wt.waiting.Store(false)
+	}()
 	select {
 	case <-ctx.Done():
 		return errStopped

@@ -32,8 +32,17 @@ type watcher struct {
 	// stalled, or far behind) is still counted by name.
 	created map[string]bool
 	last    atomic.Int64 // unix nanoseconds of the last event
-	// waiting: the reader is caught up and waits for news (tailer.wait).
+	// waiting: the reader is caught up and waits for news (tailer.wait);
+	// woke is when it last stopped waiting (unix nanoseconds).
 	waiting atomic.Bool
+	woke    atomic.Int64
+}
+
+// caughtUp reports whether the reader waits for news or did so within
+// the last two pauses: it is following the file, not working through a
+// backlog.
+func (wt *watcher) caughtUp() bool {
+	return wt.waiting.Load() || time.Now().UnixNano()-wt.woke.Load() < int64(2*notifyCoalesce)
 }
 
 // settle gives the notification goroutine time to catch up with a backlog
@@ -64,7 +73,7 @@ func (wt *watcher) settle(ctx context.Context, least, most time.Duration) {
 // queued meanwhile (identical consecutive inotify events are merged), so
 // the reader wakes at most 1/notifyCoalesce times a second while the file
 // grows, and its work per wake-up grows with the data. It adds at most this
-// much latency. It pauses only when the reader was caught up and waiting:
+// much latency. It pauses only while the reader follows the file (caughtUp):
 // a reader behind reads on without notifications, and then creations,
 // renames and removals (scans that must see a backup before lumberjack
 // deletes it) are not delayed.
@@ -130,7 +139,7 @@ func newWatcher(n namer, log *slog.Logger) *watcher {
 					}
 				}
 				ring(wt.wake)
-				if ev.Op == fsnotify.Write && wt.waiting.Load() {
+				if ev.Op == fsnotify.Write && wt.caughtUp() {
 					// Coalesce: while this goroutine does not read, the
 					// kernel merges the writes that follow into one queued
 					// event, so the reader wakes once per window for all
