@@ -1,8 +1,9 @@
 # kubetrail developer targets. The benchmark is documented in README.md,
 # section "Performance".
 #
-#   make bench          the whole benchmark (about 10 minutes on 2 cores):
-#                       throughput, latency, memory, targets, CPU profiles
+#   make bench          the whole benchmark (about 12 minutes on 2 cores):
+#                       throughput, latency, steady-rate and idle CPU,
+#                       memory, targets, CPU profiles
 #   make bench-quick    the same at 1/8 size with one run each (a minute)
 #   make bench-profile  only the profiles: the agent binary's CPU profile
 #                       (agent run -cpuprofile) on the heavy and real mixes,

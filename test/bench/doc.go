@@ -4,8 +4,10 @@
 // bytes once, and replays them through lumberjack exactly as kube-apiserver
 // writes its audit log, while the real agent binary tails them into a file
 // output. It measures what users pay for: CPU-seconds per GiB of audit log
-// shipped (from the agent's rusage), peak RSS, throughput, and the latency
-// from an event's stageTimestamp to its arrival in the output.
+// shipped (from the agent's rusage), peak RSS, throughput, the latency
+// from an event's stageTimestamp to its arrival in the output, and the
+// agent's CPU at steady rates (5,000 and 500 events/s, one write per event)
+// and idle (a minute with no writes after the 500 events/s run).
 //
 // Workloads (see Mix):
 //   - heavy: synthetic, mean ~7.3 KB per event; 85% Metadata events around
