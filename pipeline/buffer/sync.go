@@ -116,6 +116,7 @@ func (b *Buffer) syncCursorFiles() {
 		if err := c.syncFile(); err != nil {
 			b.log.Warn("buffer: fsync cursor file", "cursor", c.name, "err", err)
 			c.needSync.Store(true)
+			b.ringSyncer() // retried after the next interval, as with the ticker
 		}
 	}
 	if dirDirty {
