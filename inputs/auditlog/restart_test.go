@@ -382,6 +382,15 @@ func TestBackupDeletedWhileBehind(t *testing.T) {
 	for i := 0; i < len(lines); i += 300 {
 		writeLines(t, l, lines[i:i+300])
 		rotate(t, l)
+		if i == 0 {
+			// Let the reader fall behind the slow sink first: a reader
+			// that follows the file coalesces write notifications for
+			// notifyCoalesce, and a burst of rotations within that window
+			// at the very start would be deleted before it was ever seen
+			// (reported as a gap, not as lost files).
+			eventually(t, 10*time.Second, func() bool { return sink.count() > 0 }, "reading started")
+			time.Sleep(4 * notifyCoalesce)
+		}
 	}
 	eventually(t, 30*time.Second, func() bool { return r.metric("kubetrail_input_lost_files_total") >= 1 }, "loss reported while running")
 	eventually(t, 60*time.Second, func() bool {

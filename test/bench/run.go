@@ -16,8 +16,10 @@ import (
 
 // Metric names the harness reads from the agent.
 const (
-	metricSent       = "kubetrail_output_sent_events_total"
-	metricDeadLetter = "kubetrail_dead_letter_events_total"
+	metricSent = "kubetrail_output_sent_events_total"
+	// metricProcessorDropped counts events processors dropped on purpose.
+	metricProcessorDropped = "kubetrail_processor_dropped_events_total"
+	metricDeadLetter       = "kubetrail_dead_letter_events_total"
 )
 
 // RunOptions configure one run of the agent binary.
@@ -198,11 +200,13 @@ func RunThroughput(ctx context.Context, w *Workload, o RunOptions) (res Result, 
 		if o.OutputYAML == "" && n < w.Bytes || o.OutputYAML != "" && n < int64(len(w.Events)) {
 			continue
 		}
-		m, err := p.metrics(metricSent, metricDeadLetter)
+		m, err := p.metrics(metricSent, metricDeadLetter, metricProcessorDropped)
 		if err != nil {
 			return res, err
 		}
-		if int(m[metricSent]) >= len(w.Events) {
+		// A processor that drops events (filter, audit_policy) completes
+		// the run with fewer sent.
+		if int(m[metricSent]+m[metricProcessorDropped]) >= len(w.Events) {
 			end = now
 			res.DeadLetter = m[metricDeadLetter]
 		}
