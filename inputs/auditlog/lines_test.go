@@ -288,9 +288,11 @@ func TestLagGauge(t *testing.T) {
 type blockingSink struct {
 	release chan struct{}
 	rec     recSink
+	calls   atomic.Int64 // Writes entered, blocked or not
 }
 
 func (s *blockingSink) Write(ctx context.Context, evs []event.Event, durable func()) error {
+	s.calls.Add(1)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
