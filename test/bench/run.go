@@ -244,11 +244,12 @@ func (o *RunOptions) progress(p *agentProc, d RunDirs) (int64, error) {
 	if time.Since(o.lastPoll) < 250*time.Millisecond {
 		return o.lastSent, nil
 	}
-	m, err := p.metrics(metricSent)
+	m, err := p.metrics(metricSent, metricProcessorDropped)
 	if err != nil {
 		return 0, err
 	}
-	o.lastPoll, o.lastSent = time.Now(), int64(m[metricSent])
+	// Events a processor dropped on purpose are done too.
+	o.lastPoll, o.lastSent = time.Now(), int64(m[metricSent]+m[metricProcessorDropped])
 	return o.lastSent, nil
 }
 
