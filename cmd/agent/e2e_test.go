@@ -290,11 +290,8 @@ writing:
 	// A last, clean run delivers the rest and exits 0 on SIGTERM.
 	p = startAgent(t, bin, cfg)
 	deadline := time.Now().Add(60 * time.Second)
-	var seen map[string]int
-	var total int
 	for time.Now().Before(deadline) {
-		seen, total = readOutput(t, outDir, false)
-		if len(seen) >= events {
+		if seen, _ := readOutput(t, outDir, false); len(seen) >= events {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -309,7 +306,7 @@ writing:
 		t.Fatalf("agent did not exit after SIGTERM; stderr:\n%s", tail(p.stderr.String()))
 	}
 	_ = os.WriteFile(filepath.Join(dir, "agent-last.log"), p.stderr.Bytes(), 0o644)
-	seen, total = readOutput(t, outDir, true)
+	seen, total := readOutput(t, outDir, true)
 	missing := 0
 	var ranges []string
 	for i := 0; i < events; i++ {

@@ -165,11 +165,6 @@ func (rec *Record) key() string {
 	return ev.AuditID + "/" + ev.Stage
 }
 
-func (r *receiver) records() []Record {
-	r.t.Helper()
-	return readRecords(r.t, r.file())
-}
-
 func readRecords(t testing.TB, path string) []Record {
 	t.Helper()
 	data, err := os.ReadFile(path)
