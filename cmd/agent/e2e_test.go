@@ -9,28 +9,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/agentbin"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
-// buildAgent compiles the agent binary once per test binary run.
-var buildAgent = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "kubetrail-agent-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "agent")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildAgent is the agent binary, built once per test process.
+var buildAgent = agentbin.Build
 
 var auditIDField = regexp.MustCompile(`"auditID":"[^"]*"`)
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,27 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubetrail/kubetrail/internal/agentbin"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 )
 
-// buildAgent compiles the agent binary once per test binary run.
-var buildAgent = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "kubetrail-cloudwatch-agent-")
-	if err != nil {
-		return "", err
-	}
-	_, self, _, _ := runtime.Caller(0)
-	bin := filepath.Join(dir, "agent")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agent")
-	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildAgent is the agent binary, built once per test process.
+var buildAgent = agentbin.Build
 
 // agentRun is one run of the agent binary.
 type agentRun struct {

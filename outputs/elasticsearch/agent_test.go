@@ -6,27 +6,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/agentbin"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// buildAgent compiles the agent binary once per test binary run.
-var buildAgent = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "kubetrail-agent-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "agent")
-	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(repoRoot(), "cmd", "agent")).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildAgent is the agent binary, built once per test process.
+var buildAgent = agentbin.Build
 
 // The agent binary ships the real corpus to a data stream (the default
 // target); it is killed with SIGKILL a quarter of the way and started again,

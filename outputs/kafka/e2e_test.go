@@ -8,29 +8,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/agentbin"
 
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/internal/peertest"
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 )
 
-// buildAgent compiles cmd/agent once per test binary.
-var buildAgent = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "kubetrail-kafka-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "agent")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/kubetrail/kubetrail/cmd/agent").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildAgent is the agent binary, built once per test process.
+var buildAgent = agentbin.Build
 
 // peerScript returns test/peers/kafka/<name>.
 func peerScript(name string) string {

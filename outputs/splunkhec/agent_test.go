@@ -12,19 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubetrail/kubetrail/internal/agentbin"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubetrail/kubetrail/outputs/splunkhec"
 )
 
 // buildAgent builds the agent binary into dir.
-func buildAgent(tb testing.TB, dir string) string {
+func buildAgent(tb testing.TB) string {
 	tb.Helper()
-	agent := filepath.Join(dir, "agent")
-	if out, err := exec.Command("go", "build", "-o", agent, "../../cmd/agent").CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
+	bin, err := agentbin.Build()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return agent
+	return bin
 }
 
 // The agent binary (auditlog input, disk buffer, splunk_hec with acks)
@@ -36,7 +38,7 @@ func TestAgentBinarySIGKILL(t *testing.T) {
 	}
 	r := splunkhec.StartReceiver(t, "agent-token", 0)
 	dir := t.TempDir()
-	agent := buildAgent(t, dir)
+	agent := buildAgent(t)
 	raws := splunkhec.CorpusRaws(t)
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "audit"), 0o750))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit", "audit.log"), append(bytes.Join(raws, []byte("\n")), '\n'), 0o600))

@@ -46,7 +46,7 @@ func BenchmarkAgentToReceiver(b *testing.B) {
 	if work == "" {
 		work = filepath.Join(os.TempDir(), "kubetrail-bench")
 	}
-	agent := buildAgent(b, b.TempDir())
+	agent := buildAgent(b)
 	for _, mix := range []bench.Mix{bench.MixHeavy, bench.MixReal} {
 		w, err := bench.Prepare(filepath.Join(work, "cache"), mix, size<<20, 1, testcorpus.Dir())
 		if err != nil {

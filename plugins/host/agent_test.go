@@ -9,10 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubetrail/kubetrail/internal/agentbin"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,18 +21,8 @@ import (
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 )
 
-var buildAgent = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "kubetrail-agent-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "agent")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/agent").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildAgent is the agent binary, built once per test process.
+var buildAgent = agentbin.Build
 
 var auditID = regexp.MustCompile(`"auditID":"[^"]*"`)
 
