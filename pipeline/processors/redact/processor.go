@@ -3,10 +3,12 @@ package redact
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/pipeline"
 	"github.com/kubetrail/kubetrail/pipeline/processors"
 )
@@ -54,7 +56,12 @@ func (p *processor) Process(_ context.Context, evs *pipeline.Events) error {
 		ev := evs.Event(i)
 		out, changed, err := p.r.Redact(ev.Raw, &ev.Meta)
 		if err != nil {
-			evs.DeadLetter(i, err)
+			// Never dead-letter bytes that may hold an unredacted value:
+			// keep only the fields that identify the event.
+			if skel, serr := skeleton(&ev); serr == nil {
+				_ = evs.SetRaw(i, skel)
+			}
+			evs.DeadLetter(i, fmt.Errorf("%w (requestObject and responseObject left out)", err))
 			continue
 		}
 		if !changed {
@@ -67,4 +74,18 @@ func (p *processor) Process(_ context.Context, evs *pipeline.Events) error {
 		p.redacted.Inc()
 	}
 	return nil
+}
+
+// skeleton is an audit event made of the extracted fields only: what
+// identifies an event the redactor could not parse, without its bodies.
+func skeleton(ev *event.Event) ([]byte, error) {
+	m := &ev.Meta
+	return json.Marshal(map[string]any{
+		"kind": "Event", "apiVersion": "audit.k8s.io/v1",
+		"auditID": string(m.AuditID), "stage": string(m.Stage), "level": string(m.Level),
+		"verb": string(m.Verb), "user": map[string]string{"username": string(m.Username)},
+		"objectRef": map[string]string{"resource": string(m.ObjectRef.Resource), "subresource": string(m.ObjectRef.Subresource),
+			"namespace": string(m.ObjectRef.Namespace), "name": string(m.ObjectRef.Name), "apiGroup": string(m.ObjectRef.APIGroup)},
+		"stageTimestamp": string(m.StageTimestamp),
+	})
 }
