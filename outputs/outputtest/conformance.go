@@ -32,9 +32,10 @@ type Harness struct {
 	// function that reads that destination back. Required.
 	New func(t *testing.T, o Options) (event.Output, ReadBack)
 	// Ordered says that ReadBack returns the events of one auditID in the
-	// order the sink acknowledged them (Kafka keyed by auditID, CloudWatch
-	// Logs); the suite then checks that order. Sinks without an order
-	// (Elasticsearch) leave it false.
+	// order the sink acknowledged them (Kafka keyed by auditID, the HEC
+	// receiver's file); the suite then checks that order. Sinks without an
+	// order of their own leave it false: Elasticsearch, and CloudWatch Logs,
+	// which orders by event timestamp, not by arrival.
 	Ordered bool
 	// Faults break the real sink in ways the output must classify; each is
 	// run as a subtest. Optional.

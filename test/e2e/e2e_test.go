@@ -348,7 +348,7 @@ func (e *e2e) metrics(t *testing.T) {
 		assert.True(t, ok, "%s is exported", name)
 	}
 	// The probes the DaemonSet uses.
-	for _, path := range []string{"/healthz", "/readyz"} {
+	for _, path := range []string{"/healthz", "/readyz?exclude=outputs", "/readyz"} {
 		resp, err := r.client.Get("http://" + r.addr + path)
 		require.NoError(t, err)
 		resp.Body.Close()
@@ -369,6 +369,7 @@ func (e *e2e) metrics(t *testing.T) {
 	present("kubetrail_input_lost_bytes_total")
 	present("kubetrail_input_lost_files_total")
 	present("kubetrail_output_failed_batches_total")
+	present("kubetrail_component_ready")
 	present("kubetrail_output_send_duration_seconds_count")
 	// How close the input is to losing data (kubetrail_plugin_restarts_total
 	// exists only with a plugin output: plugins/host tests it).

@@ -138,7 +138,8 @@ func Build(cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 			a.Close()
 		}
 	}()
-	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newReadyCollector(a.health))
 	stateDir := cfg.Agent.StateDir
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state_dir %s: %w", stateDir, err)

@@ -148,3 +148,50 @@ func TestReadyzServesComponentHealthWithReason(t *testing.T) {
 	code, _ = get()
 	assert.Equal(t, http.StatusServiceUnavailable, code, "not running is not ready")
 }
+
+// /readyz?exclude=outputs (the DaemonSet's readiness probe) ignores an
+// unready sink but not an unready input; kubetrail_component_ready still
+// shows the sink down.
+func TestReadyzExcludeAndReadyGauge(t *testing.T) {
+	h := &pipeline.Health{}
+	siem := h.Component("pipeline/audit/output/siem")
+	in := h.Component("input/apiserver")
+	r := &readiness{health: h}
+	r.set(true)
+	get := func(url string) (int, string) {
+		rec := httptest.NewRecorder()
+		r.serveReadyz(rec, httptest.NewRequest(http.MethodGet, url, nil))
+		return rec.Code, rec.Body.String()
+	}
+	siem.Unready(errors.New("connection refused"))
+	code, body := get("/readyz?exclude=outputs")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "pipeline/audit/output/siem: unready (excluded) since ")
+	code, _ = get("/readyz?exclude=pipeline/audit/output/siem")
+	assert.Equal(t, http.StatusOK, code)
+	code, _ = get("/readyz?exclude=inputs")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "excluding inputs leaves the output counted")
+	code, _ = get("/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+
+	in.Unready(errors.New("audit log directory unreadable"))
+	code, body = get("/readyz?exclude=outputs")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "an unready input fails the probe: %s", body)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newReadyCollector(h))
+	in.Ready()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			lab := map[string]string{}
+			for _, l := range m.GetLabel() {
+				lab[l.GetName()] = l.GetValue()
+			}
+			got[lab["kind"]+" "+lab["component"]] = m.GetGauge().GetValue()
+		}
+	}
+	assert.Equal(t, map[string]float64{"output pipeline/audit/output/siem": 0, "input input/apiserver": 1}, got)
+}

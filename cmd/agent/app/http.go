@@ -30,11 +30,26 @@ func (r *readiness) set(ok bool) { r.ok.Store(ok) }
 
 // serveReadyz answers 200 when ready, else 503, with one line per component
 // saying whether it is ready and, if not, since when and why.
-func (r *readiness) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+//
+// Like kube-apiserver's /readyz, it takes exclude parameters: a component's
+// name (e.g. exclude=pipeline/audit/output/siem) or a kind, "inputs",
+// "processors" or "outputs" (every component of that kind). An excluded
+// component is still listed, marked excluded, but does not make the answer
+// 503. The DaemonSet's readiness probe uses /readyz?exclude=outputs: a
+// sink that is down or refuses credentials keeps its events buffered and
+// is alerted on through kubetrail_component_ready, and must not stall a
+// rolling update of agents that read and buffer fine.
+func (r *readiness) serveReadyz(w http.ResponseWriter, req *http.Request) {
 	running := r.ok.Load()
 	ready, comps := true, []pipeline.ComponentStatus(nil)
 	if r.health != nil {
-		ready, comps = r.health.Status()
+		_, comps = r.health.Status()
+	}
+	excluded := excludedComponents(req.URL.Query()["exclude"])
+	for _, c := range comps {
+		if !c.Ready && !excluded(c.Name) {
+			ready = false
+		}
 	}
 	var b strings.Builder
 	switch {
@@ -46,10 +61,14 @@ func (r *readiness) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		b.WriteString("ok\n")
 	}
 	for _, c := range comps {
+		note := ""
+		if excluded(c.Name) {
+			note = " (excluded)"
+		}
 		if c.Ready {
-			fmt.Fprintf(&b, "%s: ready\n", c.Name)
+			fmt.Fprintf(&b, "%s: ready%s\n", c.Name, note)
 		} else {
-			fmt.Fprintf(&b, "%s: unready since %s: %s\n", c.Name, c.Since.UTC().Format(time.RFC3339), c.Reason)
+			fmt.Fprintf(&b, "%s: unready%s since %s: %s\n", c.Name, note, c.Since.UTC().Format(time.RFC3339), c.Reason)
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -58,6 +77,56 @@ func (r *readiness) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// excludedComponents returns whether a component is excluded by /readyz's
+// exclude parameters: its full name, or its kind in the plural.
+func excludedComponents(exclude []string) func(name string) bool {
+	return func(name string) bool {
+		for _, x := range exclude {
+			if x == name || x == componentKind(name)+"s" {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// componentKind is "input", "processor" or "output" for a component named
+// [pipeline/<p>/]<kind>/<name>.
+func componentKind(name string) string {
+	parts := strings.Split(name, "/")
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[len(parts)-2]
+}
+
+// readyCollector exports every component's health as
+// kubetrail_component_ready{component, kind}: 1 ready, 0 unready. Read at
+// scrape time from the same Health as /readyz.
+type readyCollector struct {
+	health *pipeline.Health
+	desc   *prometheus.Desc
+}
+
+func newReadyCollector(h *pipeline.Health) *readyCollector {
+	return &readyCollector{health: h, desc: prometheus.NewDesc("kubetrail_component_ready",
+		"1 while the component (input, processor or output) reports ready, 0 while it is unready (see /readyz for why).",
+		[]string{"component", "kind"}, nil)}
+}
+
+func (c *readyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *readyCollector) Collect(ch chan<- prometheus.Metric) {
+	_, comps := c.health.Status()
+	for _, s := range comps {
+		v := 0.0
+		if s.Ready {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, s.Name, componentKind(s.Name))
+	}
 }
 
 // httpHandler routes /metrics, /healthz and /readyz.
