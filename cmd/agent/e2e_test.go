@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,25 +35,6 @@ func corpusLines(t *testing.T) [][]byte {
 	}
 	require.NotEmpty(t, lines)
 	return lines
-}
-
-// agentProc is one run of the agent binary.
-type agentProc struct {
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   chan error
-}
-
-func startAgent(t *testing.T, bin, cfg string) *agentProc {
-	t.Helper()
-	p := &agentProc{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "run", "-c", cfg)
-	p.cmd.Stderr = p.stderr
-	require.NoError(t, p.cmd.Start())
-	go func() { p.done <- p.cmd.Wait() }()
-	// A test that fails while the agent runs does not leave it running.
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	return p
 }
 
 // readOutput counts each auditID+stage found in the file output's NDJSON.
@@ -152,7 +131,7 @@ pipelines:
 	require.NoError(t, err)
 	require.Len(t, backups, 2, "the test needs files rotated before the first start")
 
-	p := startAgent(t, bin, cfg)
+	p := agentbin.Run(t, bin, cfg, agentbin.Options{})
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if seen, _ := readOutput(t, outDir, false); len(seen) >= events {
@@ -160,10 +139,7 @@ pipelines:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	sigErr := p.cmd.Process.Signal(syscall.SIGTERM)
-	err = <-p.done // stderr is complete (and no longer written) once Wait returned
-	require.NoError(t, sigErr, "agent exited before SIGTERM; stderr:\n%s", tail(p.stderr.String()))
-	require.NoError(t, err, "clean shutdown exits 0; stderr:\n%s", tail(p.stderr.String()))
+	p.Stop(t, 20*time.Second)
 	seen, _ := readOutput(t, outDir, true)
 	var missing []int
 	for i := 0; i < events; i++ {
@@ -257,17 +233,13 @@ pipelines:
 
 	kills := 0
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
-	var p *agentProc
+	var p *agentbin.Process
 writing:
 	for {
-		p = startAgent(t, bin, cfg)
+		p = agentbin.Run(t, bin, cfg, agentbin.Options{})
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		killErr := p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done // its stderr is complete once Wait returned
-		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("agent-%03d.log", kills)), p.stderr.Bytes(), 0o644)
-		if killErr != nil {
-			t.Fatalf("agent exited by itself (%v); stderr:\n%s", killErr, tail(p.stderr.String()))
-		}
+		p.Kill(t)
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("agent-%03d.log", kills)), p.OutputBytes(), 0o644)
 		kills++
 		select {
 		case <-written:
@@ -278,7 +250,7 @@ writing:
 	require.NoError(t, logger.Close())
 
 	// A last, clean run delivers the rest and exits 0 on SIGTERM.
-	p = startAgent(t, bin, cfg)
+	p = agentbin.Run(t, bin, cfg, agentbin.Options{})
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if seen, _ := readOutput(t, outDir, false); len(seen) >= events {
@@ -286,16 +258,8 @@ writing:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-p.done:
-		require.NoError(t, err, "clean shutdown exits 0; stderr:\n%s", tail(p.stderr.String()))
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done // stderr is complete (and no longer written) once Wait returned
-		t.Fatalf("agent did not exit after SIGTERM; stderr:\n%s", tail(p.stderr.String()))
-	}
-	_ = os.WriteFile(filepath.Join(dir, "agent-last.log"), p.stderr.Bytes(), 0o644)
+	p.Stop(t, 20*time.Second)
+	_ = os.WriteFile(filepath.Join(dir, "agent-last.log"), p.OutputBytes(), 0o644)
 	seen, total := readOutput(t, outDir, true)
 	missing := 0
 	var ranges []string
@@ -315,15 +279,7 @@ writing:
 	}
 	t.Logf("compress=%v: %d events written, %d kills, %d lines delivered, %d duplicates, %d missing",
 		compress, events, kills, total, total-len(seen), missing)
-	require.Zero(t, missing, "events lost; last agent stderr:\n%s", tail(p.stderr.String()))
+	require.Zero(t, missing, "events lost; last agent stderr:\n%s", p.Tail())
 	require.Equal(t, events, len(seen), "no event that was not written")
 	require.GreaterOrEqual(t, kills, 10, "the test must actually kill the agent mid-stream")
-}
-
-func tail(s string) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
 }

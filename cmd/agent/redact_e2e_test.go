@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kubetrail/kubetrail/internal/agentbin"
 	"github.com/stretchr/testify/require"
 )
 
@@ -57,7 +57,7 @@ pipelines:
     outputs: [local]
 `), 0o600))
 
-	p := startAgent(t, bin, cfg)
+	p := agentbin.Run(t, bin, cfg, agentbin.Options{})
 	want := bytes.Count(src, []byte("\n"))
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -66,11 +66,7 @@ pipelines:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		<-p.done
-		t.Fatalf("agent exited by itself (%v); stderr:\n%s", err, tail(p.stderr.String()))
-	}
-	require.NoError(t, <-p.done, "stderr:\n%s", tail(p.stderr.String()))
+	p.Stop(t, 20*time.Second)
 	seen, n := readOutput(t, filepath.Join(dir, "out"), true)
 	require.Equal(t, want, n, "every event delivered")
 	require.NotEmpty(t, seen)
@@ -96,7 +92,7 @@ pipelines:
 		return nil
 	}))
 	for _, n := range needles {
-		require.NotContains(t, p.stderr.String(), n, "a planted secret value in the agent's log")
+		require.NotContains(t, p.Output(), n, "a planted secret value in the agent's log")
 	}
 	t.Logf("%d events delivered; %d files the agent wrote and its log hold no planted value", n, files)
 }

@@ -1,6 +1,7 @@
 // Package agentbin gives tests the agent binary: cmd/agent compiled once per
 // test process, so every end-to-end test (cmd/agent, the network outputs,
-// plugins) runs the same real binary without each keeping a build helper.
+// plugins) runs the same real binary without each keeping a build helper,
+// and Process, one run of it that a test starts, SIGKILLs or stops.
 package agentbin
 
 import (

@@ -1,16 +1,12 @@
 package cloudwatch
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,53 +21,11 @@ import (
 // buildAgent is the agent binary, built once per test process.
 var buildAgent = agentbin.Build
 
-// agentRun is one run of the agent binary.
-type agentRun struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	done   chan struct{} // closed when the process exited; then err is set
-	err    error
-}
-
-func startAgentBin(t *testing.T, bin, cfg string) *agentRun {
+// startAgentBin runs the agent binary on cfg; awsTestEnv set the AWS_
+// variables, the stream name comes from NODE_NAME.
+func startAgentBin(t *testing.T, bin, cfg string) *agentbin.Process {
 	t.Helper()
-	a := &agentRun{stderr: &lockedBuffer{}, done: make(chan struct{})}
-	a.cmd = exec.Command(bin, "run", "-c", cfg)
-	a.cmd.Stderr = a.stderr
-	a.cmd.Env = append(os.Environ(), "NODE_NAME=node-1") // awsTestEnv set the AWS_ variables
-	require.NoError(t, a.cmd.Start())
-	go func() { a.err = a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(func() {
-		_ = a.cmd.Process.Kill()
-		<-a.done
-	})
-	return a
-}
-
-// lockedBuffer collects the agent's stderr while a test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (a *agentRun) tail() string {
-	s := a.stderr.String()
-	if len(s) > 4000 {
-		s = s[len(s)-4000:]
-	}
-	return s
+	return agentbin.Run(t, bin, cfg, agentbin.Options{Env: []string{"NODE_NAME=node-1"}})
 }
 
 // restampedCorpus returns the corpus with stageTimestamps moved to the last
@@ -169,12 +123,12 @@ pipelines:
 		}
 		return len(events)
 	}
-	waitStored := func(a *agentRun, n int) {
+	waitStored := func(a *agentbin.Process, n int) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
 		for stored() < n {
 			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d events stored after 60s; agent stderr:\n%s", stored(), n, a.tail())
+				t.Fatalf("only %d of %d events stored after 60s; agent stderr:\n%s", stored(), n, a.Tail())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -212,23 +166,16 @@ pipelines:
 	select {
 	case <-p.swallowed:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("the agent did not send the last third; stderr:\n%s", a.tail())
+		t.Fatalf("the agent did not send the last third; stderr:\n%s", a.Tail())
 	}
-	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
-	<-a.done
+	a.Kill(t)
 	killedAt := stored()
 	require.Less(t, killedAt, len(corpus), "the kill must land mid-stream")
 	p.setFault(nil)
 
 	a = startAgentBin(t, bin, cfg)
 	waitStored(a, len(corpus))
-	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case <-a.done:
-		require.NoError(t, a.err, "clean shutdown exits 0; stderr:\n%s", a.tail())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("agent did not exit after SIGTERM; stderr:\n%s", a.tail())
-	}
+	a.Stop(t, 20*time.Second)
 
 	got := map[eventKey]int{}
 	total := 0

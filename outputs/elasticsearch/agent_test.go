@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -68,27 +67,19 @@ pipelines:
     outputs: [%[4]s]
 `, dir, e.clientURL, ds, out), 0o600))
 
-		run := func() (*exec.Cmd, *bytes.Buffer) {
-			var stderr bytes.Buffer
-			cmd := exec.Command(bin, "run", "-c", cfg)
-			cmd.Stderr = &stderr
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) //nolint:errcheck
-			return cmd, &stderr
-		}
+		run := func() *agentbin.Process { return agentbin.Run(t, bin, cfg, agentbin.Options{}) }
 		waitCount := func(n int) int {
 			var c int
 			require.Eventually(t, func() bool { c = e.count(t, ds); return c >= n }, 3*time.Minute, 20*time.Millisecond, "count stuck at %d of %d", c, n)
 			return c
 		}
 
-		agent, _ := run()
+		agent := run()
 		atKill := waitCount(distinct / 4)
-		require.NoError(t, agent.Process.Kill()) // SIGKILL
-		_ = agent.Wait()
+		agent.Kill(t)
 		require.Less(t, atKill, distinct, "killed too late")
 
-		_, stderr := run()
+		agent = run()
 		waitCount(distinct / 2)
 		e.restart(t)
 		waitCount(distinct)
@@ -98,7 +89,7 @@ pipelines:
 		assert.Empty(t, string(dl), "dead letters")
 		t.Logf("%s: %d distinct events, %d documents when killed", e.name, distinct, atKill)
 		if t.Failed() {
-			t.Logf("agent log after the kill:\n%s", stderr)
+			t.Logf("agent log after the kill:\n%s", agent.Output())
 		}
 	})
 }

@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kubetrail/kubetrail/internal/agentbin"
+	"github.com/kubetrail/kubetrail/internal/syncbuf"
 
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/internal/peertest"
@@ -26,27 +26,6 @@ var buildAgent = agentbin.Build
 func peerScript(name string) string {
 	_, self, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(self), "..", "..", "test", "peers", "kafka", name)
-}
-
-type agent struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startAgent(t *testing.T, bin, cfg, logFile string) *agent {
-	t.Helper()
-	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &agent{cmd: exec.Command(bin, "run", "-c", cfg), done: make(chan error, 1)}
-	a.cmd.Stdout, a.cmd.Stderr = f, f
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.done <- a.cmd.Wait(); f.Close() }()
-	t.Cleanup(func() { _ = a.cmd.Process.Kill() })
-	return a
 }
 
 // TestAgentEndToEnd runs the agent binary on the real corpus (6,791
@@ -72,7 +51,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "agent.yaml")
-	logFile := filepath.Join(dir, "agent.log")
+	agentLog := &syncbuf.Buffer{} // every run's output, for a failure
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 agent:
   state_dir: %s/state
@@ -100,8 +79,7 @@ pipelines:
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			log, _ := os.ReadFile(logFile)
-			t.Logf("agent log (last 4 KiB):\n%s", tail(log, 4096))
+			t.Logf("agent log (last 4 KiB):\n%s", agentLog.Tail(4096))
 		}
 	})
 
@@ -156,7 +134,7 @@ pipelines:
 		}
 	}
 
-	ag := startAgent(t, bin, cfg, logFile)
+	ag := agentbin.Run(t, bin, cfg, agentbin.Options{Log: agentLog})
 	third := len(corpus) / 3
 	writeLines(third, 5*time.Millisecond)
 	waitCount(third/2, time.Minute)
@@ -181,13 +159,10 @@ pipelines:
 
 	// Now the agent dies mid-stream (SIGKILL) and is restarted.
 	writeLines(third/2, 5*time.Millisecond)
-	if err := ag.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-ag.done
+	ag.Kill(t)
 	t.Logf("agent SIGKILLed after %d events written", next)
 	writeLines(100, 0)
-	ag = startAgent(t, bin, cfg, logFile)
+	ag = agentbin.Run(t, bin, cfg, agentbin.Options{Log: agentLog})
 	writeLines(len(corpus), 5*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -227,17 +202,7 @@ pipelines:
 	t.Logf("all %d events read back; %d records, %d duplicates (%.2f%%)",
 		len(want), len(recs), len(recs)-len(want), 100*float64(len(recs)-len(want))/float64(len(want)))
 
-	if err := ag.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-ag.done:
-		if err != nil {
-			t.Fatalf("agent exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not exit within 30 s of SIGTERM")
-	}
+	ag.Stop(t, 30*time.Second)
 }
 
 // duplicateCount reads the topic and counts records whose (auditID, stage)
@@ -265,11 +230,4 @@ func duplicateCount(t *testing.T, addr, topic string) int {
 		seen[id] = true
 	}
 	return d
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }

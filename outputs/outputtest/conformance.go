@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/event/truncate"
+	"github.com/kubetrail/kubetrail/internal/syncbuf"
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -674,29 +675,12 @@ type env struct {
 	t    *testing.T
 	dir  string
 	dlq  *DeadLetters
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	p    *pipeline.Pipeline
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newEnv(t *testing.T, out event.Output) *env {
-	e := &env{t: t, dir: t.TempDir(), dlq: &DeadLetters{}, logs: &syncBuffer{}}
+	e := &env{t: t, dir: t.TempDir(), dlq: &DeadLetters{}, logs: &syncbuf.Buffer{}}
 	e.open(out)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -2,13 +2,10 @@ package splunkhec_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,25 +63,16 @@ pipelines:
 	rng := rand.New(rand.NewPCG(3, uint64(time.Now().UnixNano())))
 	kills, midStream := 0, 0
 	for {
-		var logs bytes.Buffer
-		cmd := exec.Command(agent, "run", "-c", cfg)
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		require.NoError(t, cmd.Start())
+		p := agentbin.Run(t, agent, cfg, agentbin.Options{})
 		if splunkhec.CountRecords(r.File()) >= len(raws)*8/10 || kills >= 30 {
 			splunkhec.WaitReceived(t, r.File(), raws, 2*time.Minute)
-			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-			require.NoError(t, cmd.Wait(), "the agent exits 0 on SIGTERM:\n%s", logs.String())
+			p.Stop(t, 30*time.Second)
 			break
 		}
 		time.Sleep(time.Duration(200+rng.IntN(400)) * time.Millisecond)
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		p.Kill(t)
 		if splunkhec.CountRecords(r.File()) < len(raws) {
 			midStream++
-		}
-		err := cmd.Wait()
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("the agent ended before the kill (%v):\n%s", err, logs.String())
 		}
 		kills++
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/internal/peertest"
+	"github.com/kubetrail/kubetrail/internal/syncbuf"
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -68,32 +69,15 @@ type harness struct {
 	p      *pipeline.Pipeline
 	dl     *outputtest.DeadLetters
 	health *health
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	stop   context.CancelFunc
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newHarness(t *testing.T, dir string, cfg *Config, d pipeline.DeliveryConfig) *harness {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	h := &harness{dl: &outputtest.DeadLetters{}, health: &health{}, logs: &syncBuffer{}}
+	h := &harness{dl: &outputtest.DeadLetters{}, health: &health{}, logs: &syncbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out, err := New(cfg, pipeline.Settings{Name: "siem", StateDir: dir, Logger: log, Metrics: prometheus.NewRegistry(), Delivery: d})
 	require.NoError(t, err)

@@ -136,56 +136,42 @@ outputs:
 pipelines:
   audit: {inputs: [apiserver], outputs: [archive]}
 `, dir, plugin, pluginConfig), 0o600))
-	stderr := &syncBuffer{}
-	cmd := exec.Command(bin, "run", "-c", cfg)
-	cmd.Stderr = stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	agent := agentbin.Run(t, bin, cfg, agentbin.Options{})
 	count := func() int { return delivered(sink()) }
 	kill := func() {
 		t.Helper()
-		pid := childPID(cmd.Process.Pid)
-		require.NotZero(t, pid, "stderr:\n%s", stderr.String())
+		pid := childPID(agent.PID())
+		require.NotZero(t, pid, "stderr:\n%s", agent.Output())
 		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	}
 
 	// Killed while the first half streams in (most likely mid-batch),
 	// then again once it is delivered, before the second half: the next
 	// Write finds it dead.
-	require.Eventually(t, func() bool { return count() >= events/8 }, time.Minute, 5*time.Millisecond, "stderr:\n%s", stderr.String())
+	require.Eventually(t, func() bool { return count() >= events/8 }, time.Minute, 5*time.Millisecond, "stderr:\n%s", agent.Output())
 	kill()
 	<-written
-	require.Eventually(t, func() bool { return count() == events/2 }, 2*time.Minute, 10*time.Millisecond, "events lost; stderr:\n%s", stderr.String())
-	require.Eventually(t, func() bool { return childPID(cmd.Process.Pid) != 0 }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return count() == events/2 }, 2*time.Minute, 10*time.Millisecond, "events lost; stderr:\n%s", agent.Output())
+	require.Eventually(t, func() bool { return childPID(agent.PID()) != 0 }, 30*time.Second, 10*time.Millisecond)
 	kill()
 	<-apiserver(t, audit, events/2, events/2, 1000)
-	require.Eventually(t, func() bool { return count() == events }, 2*time.Minute, 10*time.Millisecond, "events lost; stderr:\n%s", stderr.String())
-	assert.Equal(t, 2, strings.Count(stderr.String(), "plugin process failed; restarting it"), "stderr:\n%s", stderr.String())
+	require.Eventually(t, func() bool { return count() == events }, 2*time.Minute, 10*time.Millisecond, "events lost; stderr:\n%s", agent.Output())
+	assert.Equal(t, 2, strings.Count(agent.Output(), "plugin process failed; restarting it"), "stderr:\n%s", agent.Output())
 
 	// Stopped as systemd stops a service: SIGTERM to every process of
 	// it, the plugin included. The plugin waits for the agent to close it.
-	plugin0 := childPID(cmd.Process.Pid)
+	plugin0 := childPID(agent.PID())
 	require.NotZero(t, plugin0)
 	require.NoError(t, syscall.Kill(plugin0, syscall.SIGTERM))
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-done:
-		require.NoError(t, err, "SIGTERM exits 0; stderr:\n%s", stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("agent did not stop; stderr:\n%s", stderr.String())
-	}
+	agent.Stop(t, 30*time.Second)
 	assert.Error(t, syscall.Kill(plugin0, 0), "the plugin stopped with the agent")
-	assert.NotContains(t, stderr.String(), "plugin was gone before Close", "the plugin outlived the SIGTERM")
+	assert.NotContains(t, agent.Output(), "plugin was gone before Close", "the plugin outlived the SIGTERM")
 
 	// Killed, the agent takes its plugin with it.
-	cmd = exec.Command(bin, "run", "-c", cfg)
-	require.NoError(t, cmd.Start())
+	agent = agentbin.Run(t, bin, cfg, agentbin.Options{})
 	var pid int
-	require.Eventually(t, func() bool { pid = childPID(cmd.Process.Pid); return pid != 0 }, 30*time.Second, 10*time.Millisecond)
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
+	require.Eventually(t, func() bool { pid = childPID(agent.PID()); return pid != 0 }, 30*time.Second, 10*time.Millisecond)
+	agent.Kill(t)
 	require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 10*time.Second, 10*time.Millisecond, "plugin %d outlived the agent", pid)
 }
 

@@ -2,7 +2,6 @@ package host_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/internal/syncbuf"
 	"github.com/kubetrail/kubetrail/internal/testcorpus"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -33,7 +33,7 @@ type rig struct {
 	t    *testing.T
 	dir  string
 	dlq  *outputtest.DeadLetters
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	reg  *prometheus.Registry
 	out  *host.Output
 	p    *pipeline.Pipeline
@@ -46,7 +46,7 @@ const outName = "archive"
 
 func newRig(t *testing.T, cfg *host.Config, d pipeline.DeliveryConfig) *rig {
 	t.Helper()
-	r := &rig{t: t, dir: t.TempDir(), dlq: &outputtest.DeadLetters{}, logs: &syncBuffer{}, reg: prometheus.NewRegistry(), health: &healthRecorder{}}
+	r := &rig{t: t, dir: t.TempDir(), dlq: &outputtest.DeadLetters{}, logs: &syncbuf.Buffer{}, reg: prometheus.NewRegistry(), health: &healthRecorder{}}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out, err := host.New(cfg, pipeline.Settings{Name: outName, StateDir: r.dir, Logger: log.With("output", outName), Metrics: r.reg, DeadLetter: r.dlq})
 	require.NoError(t, err)
@@ -243,23 +243,6 @@ func TestGoPluginKilledMidStream(t *testing.T) {
 		dups += c - 1
 	}
 	t.Logf("%d kills, %v restarts, %d duplicate lines", kills, r.restarts(), dups)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // healthRecorder is a pipeline.HealthReporter keeping the last report.

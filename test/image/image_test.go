@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kubetrail/kubetrail/internal/peertest"
+	"github.com/kubetrail/kubetrail/internal/syncbuf"
 )
 
 const uid = 65532 // the distroless image's nonroot user (Dockerfile: USER 65532:65532)
@@ -104,7 +104,7 @@ pipelines:
 		// securityContext allows (drop ALL, add DAC_READ_SEARCH).
 		cmd := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid), "--clear-groups",
 			"--inh-caps=-all", "--bounding-set=-all,+dac_read_search", "--", agent, "run", "-c", cfg)
-		var stderr syncBuffer // written by os/exec's copying goroutine
+		var stderr syncbuf.Buffer // written by os/exec's copying goroutine
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
 		done := make(chan error, 1)
@@ -151,24 +151,6 @@ pipelines:
 		assert.Zero(t, n, "uid %d without CAP_DAC_READ_SEARCH cannot read the log", uid)
 		assert.Contains(t, log, "permission denied")
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // procCapEff returns the CapEff line of /proc/PID/status once the process

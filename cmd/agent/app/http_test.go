@@ -1,38 +1,19 @@
 package app
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/kubetrail/kubetrail/internal/syncbuf"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A client that hangs up in the middle of a /metrics scrape (a Prometheus
 // timeout) is not an ERROR in the agent's log.
@@ -43,7 +24,7 @@ func TestAbandonedScrapeIsNotAnError(t *testing.T) {
 	for i := range 100_000 { // a response of several MiB: larger than the socket buffers
 		g.WithLabelValues(fmt.Sprintf("series-%06d-%s", i, strings.Repeat("x", 40))).Set(1)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(httpHandler(reg, &readiness{}, log))
 	defer srv.Close()
