@@ -21,8 +21,9 @@
 //
 // Backups deleted before they were read are reported (log and metrics),
 // never silently skipped; see loss.go for what a report holds and how exact
-// it is, and handed.go for how a kill -9 does not make delivered bytes count
-// as lost. Gauges say how close the input is to losing data: the unread
+// it is, and handed.go for how, after a kill -9, reading resumes after what
+// the killed run handed to the buffers (not at the lagging checkpoint) and
+// delivered bytes do not count as lost. Gauges say how close the input is to losing data: the unread
 // bytes and age of the oldest file not read yet and, with max_backups, the
 // rotations left before lumberjack deletes it.
 package auditlog

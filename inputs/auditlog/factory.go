@@ -60,6 +60,7 @@ func New(cfg *Config, set pipeline.Settings) (*Input, error) {
 		ckptPath:  filepath.Join(set.StateDir, "inputs", set.Name, "checkpoint.json"),
 		handPath:  filepath.Join(set.StateDir, "inputs", set.Name, "handed"),
 		extract:   auditfields.Extract,
+		boot:      bootID,
 		ckptEvery: defaultCheckpointEvery,
 		gzStall:   time.Duration(c.GzipStallTimeout),
 	}

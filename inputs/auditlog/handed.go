@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,15 +16,25 @@ import (
 // The handed record says how far the reader handed the current file to the
 // pipeline: Write returned, so the events are in every buffer's segment
 // file (in the page cache at least). The checkpoint only moves on the
-// buffers' durable callbacks and is written at most every few milliseconds,
-// so after a kill -9 it lags what the buffers hold. When a file vanishes
-// while the agent is down, the loss is what lies past the handed offset, not
-// past the committed one: the buffers deliver what they held.
+// buffers' durable callbacks and is saved at most once a second, so after a
+// kill -9 it lags what the buffers hold.
 //
 // The record is one fixed-size line rewritten in place after every Write
 // (one pwrite, no fsync: it only has to survive the process). A clean stop
 // removes it, because then the acknowledgements that did not come are not in
-// the buffers; a start folds it into the checkpoint and removes it.
+// the buffers; a start folds it into the checkpoint and removes it:
+//   - when the machine did not reboot since (the record's boot id is the
+//     running kernel's), what the killed run wrote is still in the page
+//     cache: its buffers hold every event up to the handed offset, and
+//     buffer.Open made them durable (it syncs what it recovers). Reading
+//     resumes there, not at the lagging checkpoint, so a kill -9 does not
+//     ship again the events read in the second before it: duplicates stay
+//     within the outputs' in-flight batches (ARCHITECTURE.md, invariant 4).
+//   - after a reboot, the page cache the record speaks of may be gone:
+//     reading resumes at the checkpoint (what the buffers fsynced), and the
+//     record only tells loss accounting what had been delivered: when a
+//     file vanishes while the agent is down, the loss is what lies past the
+//     handed offset, not past the committed one.
 const handedSize = 256
 
 type handedRecord struct {
@@ -32,6 +43,7 @@ type handedRecord struct {
 	seen     int64  // the reader had read this far: the file was at least this long
 	lastTime string // stageTimestamp of the last event handed
 	key      string // the file's place in the chain (entry.key)
+	boot     string // bootID() of the run that wrote it; "" unknown
 }
 
 // handedWriter rewrites the record; only the reading goroutine uses it.
@@ -47,7 +59,13 @@ func newHandedWriter(path string) *handedWriter {
 }
 
 func (r handedRecord) encode(b []byte) []byte {
-	b = append(b, "kubetrail-handed 1 "...)
+	b = append(b, "kubetrail-handed 2 "...)
+	if r.boot == "" {
+		b = append(b, '-')
+	} else {
+		b = append(b, r.boot...)
+	}
+	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.id.Dev, 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.id.Ino, 10)
@@ -129,7 +147,17 @@ func loadHanded(path string) (r handedRecord, ok bool) {
 		return r, false
 	}
 	f := strings.Fields(string(b))
-	if len(f) != 11 || f[0] != "kubetrail-handed" || f[1] != "1" {
+	if len(f) < 2 || f[0] != "kubetrail-handed" {
+		return r, false
+	}
+	switch {
+	case f[1] == "1" && len(f) == 11: // before the boot id
+	case f[1] == "2" && len(f) == 12:
+		if f[2] != "-" {
+			r.boot = f[2]
+		}
+		f = append(f[:2], f[3:]...)
+	default:
 		return r, false
 	}
 	body := string(b[:strings.LastIndexByte(strings.TrimRight(string(b), " \n"), ' ')+1])
@@ -164,24 +192,21 @@ func loadHanded(path string) (r handedRecord, ok bool) {
 // found after the checkpoint was written (newer than every file in it: all
 // of those were handed over to their end) or one that was finished and
 // dropped (older: nothing to apply); its key tells which.
-func (s *state) applyHanded(r handedRecord) bool {
-	idx := -1
-	for i, e := range s.chain {
-		if e.id.Dev != r.id.Dev || e.id.Ino != r.id.Ino {
-			continue
-		}
-		if e.id.FPLen == r.id.FPLen && e.id.FP != r.id.FP {
-			continue
-		}
-		idx = i // the last one: copytruncate makes several entries of one inode
-	}
+//
+// With resume (same boot: the buffers hold what was handed), the files
+// handed to their end are finished and the named file's committed offset
+// moves to the handed one: reading resumes there. Without it, the record
+// only marks what was delivered, for loss accounting. It reports whether
+// the record applied, and whether reading resumes past the checkpoint.
+func (s *state) applyHanded(r handedRecord, resume bool) (applied, resumed bool) {
+	idx := s.handedIndexLocked(r, nil)
 	if idx < 0 {
 		if r.key == "" {
-			return false
+			return false, false
 		}
 		for _, e := range s.chain {
 			if e.key() >= r.key {
-				return false
+				return false, false
 			}
 		}
 		idx = len(s.chain)
@@ -189,13 +214,54 @@ func (s *state) applyHanded(r handedRecord) bool {
 	for _, e := range s.chain[:idx] {
 		if !e.finished {
 			e.deliveredAll = true
+			if resume {
+				// Read to its end and handed over: the reader moved on
+				// from it only after its end, once it was rotated.
+				e.finished, e.readDone = true, true
+				e.committed = max(e.committed, e.size)
+				resumed = true
+			}
 		}
 	}
 	s.changedLocked()
 	if idx == len(s.chain) {
-		return true
+		// The start's scan finds the file (resumeNewLocked); if it does
+		// not, the file is read from its start and the killed run's
+		// events of it are shipped again.
+		if resume {
+			s.resumeAt = &r
+		}
+		return true, resumed
 	}
-	e := s.chain[idx]
+	return true, s.applyHandedToLocked(s.chain[idx], r, resume) || resumed
+}
+
+// handedIndexLocked is the index of the chain entry that is r's file, among
+// only (all entries when nil); -1 when none is.
+func (s *state) handedIndexLocked(r handedRecord, only []*entry) int {
+	idx := -1
+	for i, e := range s.chain {
+		sameInode := e.id.Dev == r.id.Dev && e.id.Ino == r.id.Ino
+		// A gzipped backup has another inode: the same content prefix
+		// (a strong fingerprint) names the file then.
+		sameContent := r.id.strong() && e.id.FPLen == r.id.FPLen && e.id.FP == r.id.FP
+		if !sameInode && !sameContent {
+			continue
+		}
+		if sameInode && e.id.FPLen == r.id.FPLen && e.id.FP != r.id.FP {
+			continue
+		}
+		if only != nil && !slices.Contains(only, e) {
+			continue
+		}
+		idx = i // the last one: copytruncate makes several entries of one inode
+	}
+	return idx
+}
+
+// applyHandedToLocked applies r to its file e; with resume, reading
+// resumes at the handed offset. It reports whether it moved the offset.
+func (s *state) applyHandedToLocked(e *entry, r handedRecord, resume bool) bool {
 	if r.off > e.delivered {
 		e.delivered = r.off
 		e.deliveredTime = r.lastTime
@@ -203,5 +269,35 @@ func (s *state) applyHanded(r handedRecord) bool {
 	if r.seen > e.size {
 		e.size = r.seen
 	}
+	if !resume || r.off <= e.committed {
+		return false
+	}
+	e.committed = r.off
+	if r.lastTime != "" {
+		e.lastTime = r.lastTime
+	}
 	return true
+}
+
+// resumeNewLocked applies a same-boot handed record whose file the
+// checkpoint did not know (it became the active file, or a backup, after
+// the last save) when the start's scan adds it: the files before it were
+// handed to their end, the file itself up to the handed offset. It returns
+// the file, or nil when it was not among added.
+func (s *state) resumeNewLocked(added []*entry) *entry {
+	r := s.resumeAt
+	idx := s.handedIndexLocked(*r, added)
+	if idx < 0 {
+		return nil
+	}
+	s.resumeAt = nil
+	for _, e := range s.chain[:idx] {
+		if !e.finished {
+			e.deliveredAll = true
+			e.finished, e.readDone = true, true
+			e.committed = max(e.committed, e.size)
+		}
+	}
+	s.applyHandedToLocked(s.chain[idx], *r, true)
+	return s.chain[idx]
 }

@@ -1,9 +1,13 @@
 package auditlog
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +19,7 @@ func TestHandedRecordRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x", "handed")
 	w := newHandedWriter(path)
 	r := handedRecord{id: newIdentity(7, 8, []byte("first line\n")), off: 12345, seen: 20000,
-		lastTime: "2026-11-22T02:24:19.072382Z", key: "2026-11-22T02-24-24.135+"}
+		lastTime: "2026-11-22T02:24:19.072382Z", key: "2026-11-22T02-24-24.135+", boot: "0b5b2a55-4d7e-4e0b-9a43-5f3c2a1d9e01"}
 	require.NoError(t, w.write(r))
 	r.off = 99 // rewritten in place, shorter
 	require.NoError(t, w.write(r))
@@ -55,7 +59,11 @@ func TestApplyHanded(t *testing.T) {
 	}
 	// The record names the second file: the first was handed to its end.
 	st, es := chain()
-	require.True(t, st.applyHanded(handedRecord{id: es[1].id, off: 60, seen: 120, lastTime: "T"}))
+	applied, resumed := st.applyHanded(handedRecord{id: es[1].id, off: 60, seen: 120, lastTime: "T"}, false)
+	require.True(t, applied)
+	assert.False(t, resumed, "without resume, reading starts at the checkpoint")
+	assert.Zero(t, es[1].committed)
+	assert.False(t, es[0].finished)
 	assert.True(t, es[0].deliveredAll)
 	assert.Equal(t, int64(60), es[1].delivered)
 	assert.Equal(t, "T", es[1].deliveredTime)
@@ -65,16 +73,53 @@ func TestApplyHanded(t *testing.T) {
 
 	// A file found after the checkpoint was written: all before it handed.
 	st, es = chain()
-	require.True(t, st.applyHanded(handedRecord{id: newIdentity(1, 4, []byte("d\n")), off: 5, key: "2026-11-22T02-24-24.300+"}))
+	applied, _ = st.applyHanded(handedRecord{id: newIdentity(1, 4, []byte("d\n")), off: 5, key: "2026-11-22T02-24-24.300+"}, false)
+	require.True(t, applied)
 	for _, e := range es {
 		assert.True(t, e.deliveredAll)
 	}
 	// A file finished and dropped before the checkpoint: nothing to apply.
 	st, es = chain()
-	assert.False(t, st.applyHanded(handedRecord{id: newIdentity(1, 9, []byte("z\n")), off: 5, key: "2026-11-22T02-24-24.050"}))
+	applied, _ = st.applyHanded(handedRecord{id: newIdentity(1, 9, []byte("z\n")), off: 5, key: "2026-11-22T02-24-24.050"}, false)
+	assert.False(t, applied)
 	for _, e := range es {
 		assert.False(t, e.deliveredAll)
 	}
+
+	// Same boot: reading resumes at the handed offset, and the file
+	// before it is finished.
+	st, es = chain()
+	applied, resumed = st.applyHanded(handedRecord{id: es[1].id, off: 60, seen: 120, lastTime: "T"}, true)
+	require.True(t, applied)
+	require.True(t, resumed)
+	assert.True(t, es[0].finished)
+	assert.Equal(t, int64(100), es[0].committed)
+	assert.Equal(t, int64(60), es[1].committed)
+	assert.Equal(t, "T", es[1].lastTime)
+	assert.Zero(t, es[2].committed)
+	// A handed offset behind the checkpoint moves nothing back.
+	st, es = chain()
+	_, resumed = st.applyHanded(handedRecord{id: es[0].id, off: 5}, true)
+	assert.False(t, resumed)
+	assert.Equal(t, int64(10), es[0].committed)
+}
+
+// A version 1 record (before the boot id) still loads, without a boot id:
+// it never resumes reading.
+func TestHandedRecordVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "handed")
+	r := handedRecord{id: newIdentity(7, 8, []byte("first line\n")), off: 12345, seen: 20000, lastTime: "T", key: "K", boot: "b"}
+	b := r.encode(nil)
+	// Rewrite it as version 1: no boot field, its own checksum.
+	f := strings.Fields(string(b))
+	body := strings.Join(append([]string{f[0], "1"}, f[3:11]...), " ") + " "
+	v1 := fmt.Appendf(nil, "%s%x", body, crc32.ChecksumIEEE([]byte(body)))
+	v1 = append(v1, bytes.Repeat([]byte(" "), handedSize-1-len(v1))...)
+	require.NoError(t, os.WriteFile(path, append(v1, '\n'), 0o600))
+	got, ok := loadHanded(path)
+	require.True(t, ok)
+	assert.Equal(t, int64(12345), got.off)
+	assert.Empty(t, got.boot)
 }
 
 // A checkpoint written before the history set existed (history_through

@@ -216,7 +216,7 @@ func (t *tailer) deadLetter(src *source, off int64, raw []byte, size int64, labe
 // recordHanded rewrites the handed record after a hand-over.
 func (t *tailer) recordHanded(src *source) {
 	t.st.mu.Lock()
-	r := handedRecord{id: src.e.id, off: t.lines.consumed, seen: t.lines.pos, lastTime: t.lastTime, key: src.e.key()}
+	r := handedRecord{id: src.e.id, off: t.lines.consumed, seen: t.lines.pos, lastTime: t.lastTime, key: src.e.key(), boot: t.boot}
 	t.st.mu.Unlock()
 	t.lastPath = src.path
 	if err := t.handed.write(r); err != nil {

@@ -145,6 +145,12 @@ func (t *tailer) reconcile(l *listing) {
 	}
 	if len(added) > 0 {
 		st.sortLocked()
+		if st.resumeAt != nil {
+			if e := st.resumeNewLocked(added); e != nil {
+				t.log.Info("reading resumes after what the last run handed to the pipeline, in a file found since its last checkpoint",
+					slog.String("path", e.path), slog.Int64("offset", e.committed))
+			}
+		}
 		// A new file whose predecessor in the chain is gone may have had
 		// more predecessors that lumberjack deleted before the input saw
 		// them (it deletes the oldest first).

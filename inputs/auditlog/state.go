@@ -29,7 +29,8 @@ type entry struct {
 	firstTime, lastTime string
 	// delivered: a run killed before its checkpoint caught up had handed
 	// the events up to here to the pipeline (see handed.go); deliveredAll:
-	// all of it. Used only to account for a loss, never to skip reading.
+	// all of it. Loss accounting uses them; reading resumes there only
+	// when the machine did not reboot since (then committed moved too).
 	delivered     int64
 	deliveredTime string
 	deliveredAll  bool
@@ -107,10 +108,14 @@ type state struct {
 	// its stamp (a clock stepped back gives new backups older stamps). nil
 	// until the first scan of a checkpoint that predates it (cutoff applies).
 	history map[string]bool
-	seq     uint64
-	version uint64 // bumped whenever anything persisted changed
-	marks   []*mark
-	dirty   chan struct{} // capacity 1: the checkpoint writer's doorbell
+	// resumeAt: a killed run's handed record (same boot) naming a file
+	// the checkpoint did not know; the start's scan applies it when it
+	// adds that file (resumeNewLocked), and then it is dropped.
+	resumeAt *handedRecord
+	seq      uint64
+	version  uint64 // bumped whenever anything persisted changed
+	marks    []*mark
+	dirty    chan struct{} // capacity 1: the checkpoint writer's doorbell
 	// urgent (capacity 1) rings with dirty for a change of the chain's
 	// structure (files found, finished, truncated): saved at once, while
 	// progress within a file (acknowledged offsets, sizes) waits for the

@@ -47,6 +47,7 @@ type Input struct {
 
 	// Swappable in tests and benchmarks.
 	extract   func([]byte, *event.Meta) error
+	boot      func() string // bootID
 	ckptEvery time.Duration
 	gzStall   time.Duration
 	onStarted func(*tailer) // test hook: each Run's reading state, once started
@@ -60,15 +61,24 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	if err != nil {
 		return fmt.Errorf("auditlog %q: %w", in.set.Name, err)
 	}
+	resumed := false
 	if r, ok := loadHanded(in.handPath); ok && had {
 		// The last run was killed: what it had handed to the pipeline is
-		// in the buffers even where the checkpoint lags.
+		// in the buffers even where the checkpoint lags (handed.go).
+		boot := in.boot()
+		resume := r.boot != "" && r.boot == boot
 		st.mu.Lock()
-		if st.applyHanded(r) {
-			in.log.Info("the last run did not stop cleanly; its buffers hold events past the checkpoint, which loss accounting takes into account",
-				slog.Int64("handed_offset", r.off))
-		}
+		applied, res := st.applyHanded(r, resume)
 		st.mu.Unlock()
+		resumed = res
+		switch {
+		case resumed:
+			in.log.Info("the last run did not stop cleanly; its buffers hold the events it read past the checkpoint (same boot), reading resumes after them",
+				slog.Int64("handed_offset", r.off))
+		case applied && !resume:
+			in.log.Info("the last run did not stop cleanly and the machine restarted since (or its boot is unknown): reading resumes at the checkpoint, events read after it are shipped again",
+				slog.Int64("handed_offset", r.off), slog.String("handed_boot", orUnknown(r.boot)), slog.String("boot", orUnknown(boot)))
+		}
 	}
 	poll := time.Duration(in.cfg.PollInterval)
 	waited, err := waitDir(ctx, in.names.dir, poll, in.log)
@@ -81,6 +91,11 @@ func (in *Input) Run(ctx context.Context, sink pipeline.EventSink) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	t := newTailer(in, st, sink, wt)
+	if resumed {
+		// The dead letters of the lines skipped are in the page cache
+		// too: synced before the checkpoint that passes them.
+		t.dlqDirty.Store(true)
+	}
 	cp := &checkpointer{path: in.ckptPath, active: in.cfg.Path, st: st, every: in.ckptEvery,
 		dlq: in.set.DeadLetter, dlqDirty: &t.dlqDirty}
 	defer t.tick.Stop()
@@ -161,6 +176,7 @@ type tailer struct {
 	// handed records how far the current file was handed to the pipeline;
 	// lastTime is the stageTimestamp of the last event handed over.
 	handed   *handedWriter
+	boot     string // written into the handed record (handed.go)
 	lastTime string
 	lastPath string // the file lastTime comes from
 	// curPos is the reader's position in the open file, for the lag gauge.
@@ -187,6 +203,7 @@ func newTailer(in *Input, st *state, sink pipeline.EventSink, wt *watcher) *tail
 		gzWatch: make(map[string]gzStall),
 		fpBuf:   make([]byte, fpMax),
 		handed:  newHandedWriter(in.handPath),
+		boot:    in.boot(),
 	}
 }
 
@@ -227,6 +244,7 @@ func (t *tailer) start(ctx context.Context, had, fresh bool) error {
 	}
 	t.st.mu.Lock()
 	defer t.st.mu.Unlock()
+	t.st.resumeAt = nil // applied by the scan, or its file is not there
 	if !had {
 		for _, e := range t.st.chain {
 			if e.path != t.in.names.active {

@@ -11,7 +11,8 @@ import (
 
 // Open opens (creating if needed) the buffer in opts.Dir and recovers it
 // after a crash: the active segment's torn tail is truncated, corrupt
-// records are skipped, cursors resume at their committed positions (a
+// records are skipped, the records found are fsynced (unless the policy is
+// never: a killed process's appends may still be only in the page cache), cursors resume at their committed positions (a
 // cursor without a file starts at the oldest record), cursor files of names
 // not in opts.Cursors are deleted, and segments every cursor committed past
 // are deleted. The directory is locked until Close.
@@ -43,6 +44,10 @@ func Open(opts Options) (*Buffer, error) {
 		syncerDone: make(chan struct{}),
 	}
 	if err := b.load(); err != nil {
+		b.releaseFiles()
+		return nil, err
+	}
+	if err := b.syncRecovered(); err != nil {
 		b.releaseFiles()
 		return nil, err
 	}
