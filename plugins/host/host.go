@@ -114,10 +114,10 @@ func (o *Output) registerMetrics(reg prometheus.Registerer) error {
 			if !errors.As(err, &are) {
 				return fmt.Errorf("plugin output %s: metrics: %w", o.name, err)
 			}
-			switch c.(type) {
-			case prometheus.Counter:
+			// By identity, not by type: a Gauge is a Counter too.
+			if c == prometheus.Collector(o.restarts) {
 				o.restarts = are.ExistingCollector.(prometheus.Counter)
-			case prometheus.Gauge:
+			} else {
 				o.up = are.ExistingCollector.(prometheus.Gauge)
 			}
 		}
