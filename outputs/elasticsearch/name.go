@@ -8,13 +8,11 @@ import (
 )
 
 // indexNameOptions are the characters Elasticsearch and OpenSearch accept
-// in an index or data stream name: field values are lowercased, other bytes
-// of them become '_'. Uppercase passes Valid only because nametemplate
-// checks a date layout (YYYY.MM.DD) with it; parseName rejects uppercase
-// literal text itself.
+// in an index or data stream name (lowercase only): field values are
+// lowercased, other bytes of them become '_'.
 var indexNameOptions = nametemplate.Options{
 	Valid: func(c byte) bool {
-		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '+'
+		return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '+'
 	},
 	Lower: true,
 }
@@ -23,9 +21,6 @@ func parseName(s string) (*nametemplate.Template, error) {
 	t, err := nametemplate.Parse(s, indexNameOptions)
 	if err != nil {
 		return nil, err
-	}
-	if p := indexPattern(t); strings.ToLower(p) != p {
-		return nil, fmt.Errorf("%q: index names are lowercase", s)
 	}
 	if strings.IndexAny(s[:1], "-_+") == 0 {
 		return nil, fmt.Errorf("%q: an index name may not start with -, _ or +", s)

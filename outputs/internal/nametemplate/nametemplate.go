@@ -120,6 +120,9 @@ func Parse(text string, opts Options) (*Template, error) {
 	return t, nil
 }
 
+// dateTokens turns a date layout into the shape of what it renders.
+var dateTokens = strings.NewReplacer("YYYY", "0000", "MM", "00", "DD", "00", "HH", "00")
+
 func (t *Template) checkLiteral(s string) error {
 	if t.opts.Valid == nil {
 		return nil
@@ -147,7 +150,8 @@ func (t *Template) parseRef(ref string) (part, error) {
 			!strings.Contains(layout, "DD") && !strings.Contains(layout, "HH") {
 			return part{}, errors.New("date layout has none of YYYY, MM, DD, HH")
 		}
-		if err := t.checkLiteral(layout); err != nil {
+		// What the layout renders to must be valid: its tokens are digits.
+		if err := t.checkLiteral(dateTokens.Replace(layout)); err != nil {
 			return part{}, err
 		}
 		return part{kind: date, text: layout, fallback: fallback}, nil

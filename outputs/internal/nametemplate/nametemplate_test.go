@@ -45,6 +45,9 @@ func TestRender(t *testing.T) {
 		{"k-{date:YYYY.MM.DD.HH}", Options{}, &noTS, "k-2026.11.22.02"},
 		{"k-{date:YYYY.MM|none}", Options{}, &badTS, "k-none"},
 		{"k-{date:YYYY}", Options{}, &badTS, "k-1999"},
+		// A date layout is checked as what it renders (digits), so a
+		// lowercase-only sink (Elasticsearch) takes YYYY.MM.DD.
+		{"i-{date:YYYY.MM.DD}", Options{Valid: lowerValid}, &ev, "i-2026.11.22"},
 	} {
 		tm, err := Parse(tc.tmpl, tc.opts)
 		if err != nil {
@@ -99,5 +102,20 @@ func TestAppendNoAlloc(t *testing.T) {
 	buf := make([]byte, 0, 128)
 	if n := testing.AllocsPerRun(100, func() { buf = tm.Append(buf[:0], &ev.Meta) }); n != 0 {
 		t.Errorf("%v allocations per Append", n)
+	}
+}
+
+func lowerValid(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' }
+
+// What a date layout renders is checked against the sink's characters, not
+// the layout's own letters: a separator the sink refuses is an error.
+func TestDateLayoutCheckedAsRendered(t *testing.T) {
+	_, err := Parse("i-{date:YYYY/MM}", Options{Valid: lowerValid})
+	if err == nil {
+		t.Fatal("a '/' in the rendered date is not allowed in this name")
+	}
+	_, err = Parse("I-{date:YYYY}", Options{Valid: lowerValid})
+	if err == nil {
+		t.Fatal("uppercase literal text is not allowed in this name")
 	}
 }
