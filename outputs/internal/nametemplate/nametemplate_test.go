@@ -105,7 +105,9 @@ func TestAppendNoAlloc(t *testing.T) {
 	}
 }
 
-func lowerValid(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' }
+func lowerValid(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+}
 
 // What a date layout renders is checked against the sink's characters, not
 // the layout's own letters: a separator the sink refuses is an error.
