@@ -66,6 +66,9 @@ func Run(ctx context.Context, cfg *config.Config, logw io.Writer, version string
 	log.Info("kubetrail agent started", "version", version, "config", cfg.File,
 		"pipelines", len(a.pipelines), "inputs", len(a.inputs), "http", cfg.Agent.HTTPListen,
 		"memory_limit_mib", limit>>20, "memory_limit_from", from)
+	if n := releaseStartupPages(); n > 0 {
+		log.Debug("released the executable's startup pages", "mapped_mib", n>>20)
+	}
 	err = a.Run(ctx, cfg.Agent.ShutdownTimeout.Std())
 	if err != nil {
 		log.Error("agent stopped on error", "error", err)
