@@ -119,6 +119,10 @@ type delivery struct {
 	log            *slog.Logger
 	m              *outputMetrics
 	sleep          func(ctx context.Context, d time.Duration) error
+
+	// free holds the event slices of committed batches for the reader to
+	// fill again (cleared: no stale event keeps a buffer block alive).
+	free chan []event.Event
 }
 
 // pending is a batch on its way through the delivery loop.
@@ -159,6 +163,7 @@ func (d *delivery) run(readCtx, sendCtx context.Context) error {
 	}
 	jobs := make(chan *pending)
 	done := make(chan *pending, d.cfg.MaxInFlight)
+	d.free = make(chan []event.Event, d.cfg.MaxInFlight+1)
 	window := make(chan struct{}, d.cfg.MaxInFlight+1)
 	var senders sync.WaitGroup
 	for range d.cfg.MaxInFlight {
@@ -252,6 +257,10 @@ func (d *delivery) read(ctx context.Context, jobs chan<- *pending, window chan<-
 // the event is read) are carried over to the next batch.
 func (d *delivery) nextBatch(ctx context.Context, seq uint64) (*pending, error) {
 	p := &pending{seq: seq}
+	select {
+	case p.events = <-d.free:
+	default:
+	}
 	if len(d.carry) > 0 {
 		carry := d.carry
 		d.carry = nil
@@ -337,6 +346,20 @@ func (d *delivery) add(p *pending, recs []buffer.Record) error {
 	return nil
 }
 
+// recycle hands the event slice of a committed batch back to the reader:
+// one allocation of MaxEvents events per batch is most of what the
+// delivery loop allocates. The output is done with the events (they are
+// valid only until its Write returns).
+func (d *delivery) recycle(q *pending) {
+	ev := q.events[:cap(q.events)] // add may have decoded past len
+	q.events = nil
+	clear(ev)
+	select {
+	case d.free <- ev[:0]:
+	default:
+	}
+}
+
 func (p *pending) push(ev event.Event, end buffer.Position, overhead int) {
 	p.events = append(p.events, ev)
 	p.bytes += len(ev.Raw)
@@ -378,6 +401,7 @@ func (d *delivery) commitInOrder(done <-chan *pending, window <-chan struct{}, f
 				fail()
 				continue
 			}
+			d.recycle(q)
 			<-window
 		}
 	}

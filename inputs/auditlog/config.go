@@ -96,6 +96,10 @@ func (c *Config) Files() (reads, writes []config.FileRef) {
 	return []config.FileRef{{Field: "path", Path: c.Path}}, nil
 }
 
+// MaxEventBytes is the longest event the input hands over
+// (max_line_bytes); the agent sizes its default memory limit from it.
+func (c *Config) MaxEventBytes() int64 { return int64(c.MaxLineBytes) }
+
 // Validate reports every invalid field, naming its yaml key.
 func (c *Config) Validate() error {
 	var errs []error

@@ -62,10 +62,13 @@ func Run(ctx context.Context, cfg *config.Config, logw io.Writer, version string
 		return err
 	}
 	defer srv.Close()
-	limit, from := setMemoryLimit(len(a.pipelines))
+	limit, from := setMemoryLimit(cfg)
 	log.Info("kubetrail agent started", "version", version, "config", cfg.File,
 		"pipelines", len(a.pipelines), "inputs", len(a.inputs), "http", cfg.Agent.HTTPListen,
 		"memory_limit_mib", limit>>20, "memory_limit_from", from)
+	if n := releaseStartupPages(); n > 0 {
+		log.Debug("released the executable's startup pages", "mapped_mib", n>>20)
+	}
 	err = a.Run(ctx, cfg.Agent.ShutdownTimeout.Std())
 	if err != nil {
 		log.Error("agent stopped on error", "error", err)
@@ -76,28 +79,57 @@ func Run(ctx context.Context, cfg *config.Config, logw io.Writer, version string
 }
 
 // Soft memory limit of the Go runtime when GOMEMLIMIT is not set:
-// memoryLimitBase plus memoryLimitPerPipeline for each pipeline. The steady
-// heap is a few MiB; what grows it is a long line (max_line_bytes, 4 MiB by
-// default) held in a handful of places while it passes (the input's line
+// memoryLimitBase plus, for each pipeline, twice the longest event its
+// inputs accept (an input configuration's MaxEventBytes: max_line_bytes for
+// the audit log), at least memoryLimitLine: 40 MiB for the default
+// configuration. The steady heap is a few MiB; what grows it is a long
+// line held in a handful of places while it passes (the input's line
 // buffer, the pipeline's arena, the buffer's write buffer and read window,
 // the batch, the output's encoder), and with GOGC=100 the heap then doubles
-// before the next collection: 67-89 MiB peak RSS with 3.9 MiB lines (the
-// bench's biglines), 60 MiB under a 40 MiB limit. Under the limit the
-// collector runs earlier instead. It is soft: a heap that needs
-// more gets more (the runtime caps the collector's share of the CPU), it
-// only costs GC work. GOMEMLIMIT (e.g. GOMEMLIMIT=200MiB, or off) overrides.
+// before the next collection (67-89 MiB peak RSS with the bench's 3.9 MiB
+// lines without a limit). Under the limit the collector runs earlier
+// instead. It is soft: a heap that needs more gets more (the runtime caps
+// the collector's share of the CPU), it only costs GC work, which is why it
+// grows with max_line_bytes. It does not count the executable's resident
+// pages (about 13 MiB while running, see releaseStartupPages): peak RSS is
+// about 56 MiB with biglines. GOMEMLIMIT (e.g. GOMEMLIMIT=200MiB, or off)
+// overrides.
 const (
-	memoryLimitBase        = 32 << 20
-	memoryLimitPerPipeline = 8 << 20
+	memoryLimitBase = 32 << 20
+	memoryLimitLine = 4 << 20
 )
+
+// eventSizer is an input configuration that bounds the size of one event.
+type eventSizer interface {
+	MaxEventBytes() int64
+}
+
+// defaultMemoryLimit is the soft memory limit for cfg when GOMEMLIMIT is
+// not set.
+func defaultMemoryLimit(cfg *config.Config) int64 {
+	limit := int64(memoryLimitBase)
+	for _, p := range cfg.Pipelines {
+		line := int64(memoryLimitLine)
+		for _, name := range p.Inputs {
+			if s, ok := cfg.Inputs[name].Config.(eventSizer); ok {
+				line = max(line, s.MaxEventBytes())
+			}
+		}
+		limit += 2 * line
+	}
+	if len(cfg.Pipelines) == 0 {
+		limit += 2 * memoryLimitLine
+	}
+	return limit
+}
 
 // setMemoryLimit applies the default soft memory limit unless GOMEMLIMIT is
 // set, and returns the limit in force and where it comes from.
-func setMemoryLimit(pipelines int) (int64, string) {
+func setMemoryLimit(cfg *config.Config) (int64, string) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
 	}
-	limit := int64(memoryLimitBase + memoryLimitPerPipeline*max(1, pipelines))
+	limit := defaultMemoryLimit(cfg)
 	debug.SetMemoryLimit(limit)
 	return limit, "default"
 }
