@@ -10,9 +10,17 @@
 #                       allocation profiles of the pipeline run in process
 #   make bench-smoke    the harness's tests, the agent binary included
 #   make bench-kafka    the heavy and real mixes shipped to the Kafka output
-#                       (default compression snappy, then none) instead of the
-#                       file output; needs the broker of test/peers/kafka:
+#                       (KAFKA_CODECS, default "snappy none": the default
+#                       compression, then none) instead of the file output;
+#                       needs the broker of test/peers/kafka:
 #                       eval "$$(test/peers/kafka/start.sh)" first
+#   make bench-hec      the same to the splunk_hec output (gzip, its default)
+#                       and the HEC receiver of test/peers/splunkhec:
+#                       eval "$$(test/peers/splunkhec/start.sh)" first
+#   make bench-codecs   the network outputs' codecs in process on the real
+#                       corpus (CPU-s/GiB and ratio of every candidate: Kafka
+#                       record batches, HEC envelopes, Elasticsearch bulk
+#                       bodies); no peer needed
 #
 # BENCH_WORK holds the workload caches (about 2.3 GiB), the run directories
 # (up to 3 GiB during a run) and report.md; RUNS is the repetitions.
@@ -20,11 +28,12 @@
 GO         ?= go
 BENCH_WORK ?= /tmp/kubetrail-bench
 RUNS       ?= 3
+KAFKA_CODECS ?= snappy none
 BENCH_BIN  := $(BENCH_WORK)/kubetrail-bench
 AGENT_BIN  := $(BENCH_WORK)/agent
 PPROF_TOP  := $(GO) tool pprof -nodecount 25
 
-.PHONY: bench bench-quick bench-profile bench-smoke bench-tools bench-kafka e2e image
+.PHONY: bench bench-quick bench-profile bench-smoke bench-tools bench-kafka bench-hec bench-codecs e2e image
 
 # The real kube-apiserver end to end (test/e2e/README.md). The first run
 # builds kube-apiserver and kubectl (5-15 minutes, cached after).
@@ -72,8 +81,21 @@ bench-smoke:
 
 bench-kafka: bench-tools
 	@test -n "$(KAFKA_BOOTSTRAP)" || { echo 'KAFKA_BOOTSTRAP is unset: eval "$$(test/peers/kafka/start.sh)"'; exit 1; }
-	@for mix in heavy real; do for c in snappy none; do \
+	@for mix in heavy real; do for c in $(KAFKA_CODECS); do \
 		echo "== $$mix mix, kafka output, compression $$c"; \
 		$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs $(RUNS) -mix $$mix -size 1GiB \
 			-output-yaml "{type: kafka, brokers: [\"$(KAFKA_BOOTSTRAP)\"], topic: bench-%RUN%, compression: $$c}" || exit 1; \
 	done; done
+
+bench-hec: bench-tools
+	@test -n "$(KUBETRAIL_HEC_ENDPOINT)" || { echo 'KUBETRAIL_HEC_ENDPOINT is unset: eval "$$(test/peers/splunkhec/start.sh)"'; exit 1; }
+	@for mix in heavy real; do \
+		echo "== $$mix mix, splunk_hec output, gzip"; \
+		$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs $(RUNS) -mix $$mix -size 1GiB \
+			-output-yaml "{type: splunk_hec, endpoint: \"$(KUBETRAIL_HEC_ENDPOINT)\", token: \"$(KUBETRAIL_HEC_TOKEN)\"}" || exit 1; \
+	done
+
+# -benchtime 20x: each iteration compresses the whole corpus (9 MiB).
+bench-codecs:
+	$(GO) test -run '^$$' -bench Compression -benchtime 20x -count $(RUNS) \
+		./outputs/kafka/ ./outputs/splunkhec/ ./outputs/elasticsearch/
