@@ -14,8 +14,9 @@
 #                       compression, then none) instead of the file output;
 #                       needs the broker of test/peers/kafka:
 #                       eval "$$(test/peers/kafka/start.sh)" first
-#   make bench-hec      the same to the splunk_hec output (gzip, its default)
-#                       and the HEC receiver of test/peers/splunkhec:
+#   make bench-hec      the same to the splunk_hec output (gzip, its default,
+#                       then none) and the HEC receiver of test/peers/splunkhec,
+#                       HEC_SIZE per run (256MiB: the receiver takes 7-8 MiB/s):
 #                       eval "$$(test/peers/splunkhec/start.sh)" first
 #   make bench-codecs   the network outputs' codecs in process on the real
 #                       corpus (CPU-s/GiB and ratio of every candidate: Kafka
@@ -29,6 +30,7 @@ GO         ?= go
 BENCH_WORK ?= /tmp/kubetrail-bench
 RUNS       ?= 3
 KAFKA_CODECS ?= snappy none
+HEC_SIZE   ?= 256MiB
 BENCH_BIN  := $(BENCH_WORK)/kubetrail-bench
 AGENT_BIN  := $(BENCH_WORK)/agent
 PPROF_TOP  := $(GO) tool pprof -nodecount 25
@@ -89,11 +91,11 @@ bench-kafka: bench-tools
 
 bench-hec: bench-tools
 	@test -n "$(KUBETRAIL_HEC_ENDPOINT)" || { echo 'KUBETRAIL_HEC_ENDPOINT is unset: eval "$$(test/peers/splunkhec/start.sh)"'; exit 1; }
-	@for mix in heavy real; do \
-		echo "== $$mix mix, splunk_hec output, gzip"; \
-		$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs $(RUNS) -mix $$mix -size 1GiB \
-			-output-yaml "{type: splunk_hec, endpoint: \"$(KUBETRAIL_HEC_ENDPOINT)\", token: \"$(KUBETRAIL_HEC_TOKEN)\"}" || exit 1; \
-	done
+	@for mix in heavy real; do for c in gzip none; do \
+		echo "== $$mix mix, splunk_hec output, compression $$c"; \
+		$(BENCH_BIN) run -agent $(AGENT_BIN) -work $(BENCH_WORK) -runs $(RUNS) -mix $$mix -size $(HEC_SIZE) \
+			-output-yaml "{type: splunk_hec, endpoint: \"$(KUBETRAIL_HEC_ENDPOINT)\", token: \"$(KUBETRAIL_HEC_TOKEN)\", compression: $$c}" || exit 1; \
+	done; done
 
 # -benchtime 20x: each iteration compresses the whole corpus (9 MiB).
 bench-codecs:
