@@ -65,6 +65,15 @@ type Config struct {
 	// kubetrail_input_rotations_before_loss says how many more rotations
 	// lumberjack can do before it deletes the oldest file not read yet.
 	MaxBackups *int `yaml:"max_backups"`
+	// MaxSize mirrors kube-apiserver's --audit-log-maxsize: the size in MB
+	// (lumberjack's megabytes are MiB) at which lumberjack rotates the
+	// active file (0: lumberjack's default, 100). Optional; it bounds what
+	// the loss estimate counts for a file that was the active file when the
+	// input last saw it and was deleted unread (it grew up to this size),
+	// and for files rotated and deleted while the input was stopped. Unset,
+	// it is inferred from the backups on disk: each one is within one event
+	// of the maximum, so the largest, rounded up to a whole MiB.
+	MaxSize *int `yaml:"max_size"`
 }
 
 // Defaults.
@@ -138,5 +147,22 @@ func (c *Config) Validate() error {
 	if c.MaxBackups != nil && *c.MaxBackups < 0 {
 		errs = append(errs, config.Fieldf("max_backups", "must be 0 (lumberjack keeps every backup) or more, got %d", *c.MaxBackups))
 	}
+	if c.MaxSize != nil && (*c.MaxSize < 0 || *c.MaxSize > 1<<20) {
+		errs = append(errs, config.Fieldf("max_size", "must be between 0 (lumberjack's default, 100) and 1048576 (MB, as --audit-log-maxsize), got %d", *c.MaxSize))
+	}
 	return errors.Join(errs...)
+}
+
+// lumberjackDefaultMaxSize is lumberjack's MaxSize when it is 0, in MiB.
+const lumberjackDefaultMaxSize = 100
+
+// maxFileBytes is the configured maximum file size in bytes, 0 when unset.
+func (c *Config) maxFileBytes() int64 {
+	if c.MaxSize == nil {
+		return 0
+	}
+	if *c.MaxSize == 0 {
+		return lumberjackDefaultMaxSize * int64(config.MiB)
+	}
+	return int64(*c.MaxSize) * int64(config.MiB)
 }

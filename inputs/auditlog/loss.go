@@ -16,17 +16,31 @@ import (
 //     it (the committed offset, or further when a killed run had handed more
 //     to the buffers, see handed.go). The figure is exact when the input had
 //     seen the file as a backup (lumberjack writes nothing more to it), and a
-//     lower bound when it was still the active file at last sight (what was
-//     written to it afterwards cannot be known); the log says which;
+//     lower bound when it was still the active file at last sight: lumberjack
+//     went on writing to it until the next event did not fit, so its final
+//     size is within one event of lumberjack's maximum size (max_size, or
+//     inferred from the backups). The report adds an estimate (the average
+//     size of the backups on disk, which all ended the same way) and its
+//     range [size at last sight, maximum size], both minus the offset;
 //   - the time range of the lost events: from the last event the pipeline
 //     has of it to the first event of the next file still on disk.
 //
-// kubetrail_input_lost_files_total and _lost_bytes_total move by the same
-// amounts. Files that lumberjack created and deleted while the input could
-// not see them (stopped, stalled, far behind) leave no name behind: the
-// input reports the gap they leave (time range, and bytes and files
-// estimated from the write rate of the backups still on disk), without
-// counting the estimate.
+// Files that lumberjack created and deleted while the input could not see
+// them (stopped, stalled, far behind) leave no name behind: the input
+// reports the gap they leave when it comes to the file after it, with the
+// number of whole files estimated from the gap's time span and the time
+// each backup on disk was the active file (its stamp is its rotation time,
+// the previous backup's stamp or its first event the one before), rounded
+// to whole files, with a range from the spread of those durations; their
+// bytes are that count times the backups' average size (range: the
+// smallest backup to the maximum size). Filesystem notifications that named
+// them (a stalled input) give the count exactly.
+//
+// Metrics: kubetrail_input_lost_files_total and _lost_bytes_total move by
+// what is known (exact figures and lower bounds: never above the truth);
+// _lost_bytes_estimated_total and _lost_files_estimated_total by the best
+// estimates of everything lost, the known part included; the log lines
+// carry each estimate's range.
 
 // bound says how a reported byte count relates to the truth.
 const (
@@ -61,8 +75,16 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 		return
 	}
 	bound := boundExact
+	est := lossRange{est: lost, lo: lost, hi: lost}
+	var model fileModel
 	if !exact {
 		bound = boundLower
+		model = t.modelLocked()
+		size := e.size
+		if size < 0 {
+			size = delivered
+		}
+		est = model.rest(size, delivered)
 	}
 	if last == "" && delivered == 0 {
 		last = e.firstTime
@@ -73,19 +95,26 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 		to = next.firstTime
 	}
 	attrs = append(attrs, slog.Int64("bytes_lost", lost), slog.String("bytes_lost_bound", bound),
+		slog.Int64("bytes_lost_estimated", est.est), slog.Int64("bytes_lost_min", est.lo), slog.Int64("bytes_lost_max", est.hi),
 		slog.String("events_from", orUnknown(last)), slog.String("events_to", orUnknown(to)))
 	msg := why + ": its unread lines are lost"
 	if !exact {
-		msg += " (it was the active file when last seen: bytes_lost counts what was seen, whatever was written to it later is lost too)"
+		msg += " (it was the active file when last seen: bytes_lost counts what was seen; lumberjack wrote to it up to its maximum size, so bytes_lost_estimated and its range [bytes_lost_min, bytes_lost_max] count that too)"
+		attrs = append(attrs, model.attrs()...)
 	}
 	if next != nil && next.gapBefore {
 		msg += "; files rotated after it may have been deleted unseen too (reported when the input reads on)"
 		// The reader reports the gap after it when it comes to next, once
 		// the filesystem notifications of the meantime have arrived.
 		next.gapAfter = gapStartOf(e, last)
+		if !exact {
+			next.gapAfter.rest = est
+		}
 	}
 	t.in.met.lostFiles.Inc()
 	t.in.met.lostBytes.Add(float64(lost))
+	t.in.met.lostFilesEst.Inc()
+	t.in.met.lostBytesEst.Add(float64(est.est))
 	t.log.Error(msg, attrs...)
 }
 
@@ -94,17 +123,38 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 // unseen. prev is the file before the gap.
 func (t *tailer) reportGap(e *entry, prev *gapStart) {
 	t.st.mu.Lock()
+	if !e.gapBefore {
+		t.st.mu.Unlock()
+		return
+	}
+	path, need := e.path, e.firstTime == ""
+	t.st.mu.Unlock()
+	// The gap ends at e's first event: the 1 KiB prefix a scan reads holds
+	// it only when it is short (stageTimestamp comes after the bodies).
+	first := ""
+	if need {
+		first = fileFirstEventTime(path, int64(t.in.cfg.MaxLineBytes))
+	}
+	t.st.mu.Lock()
 	defer t.st.mu.Unlock()
 	if !e.gapBefore {
 		return
 	}
 	e.gapBefore = false
+	if e.firstTime == "" && first != "" {
+		e.firstTime = first
+		t.st.progressLocked()
+	}
 	attrs := []any{slog.String("after", orUnknown(prev.path)), slog.String("before", e.path),
 		slog.String("events_from", orUnknown(prev.last)), slog.String("events_to", orUnknown(e.firstTime))}
-	attrs = append(attrs, t.gapEstimateLocked(prev.last, e.firstTime)...)
-	attrs = append(attrs, t.deletedUnseenLocked(prev, e)...)
+	unseen, unseenAttrs := t.deletedUnseenLocked(prev, e)
+	files, bytes, estAttrs := t.gapEstimateLocked(prev, e, unseen)
+	attrs = append(attrs, estAttrs...)
+	attrs = append(attrs, unseenAttrs...)
 	t.in.met.gaps.Inc()
-	t.log.Warn("the file before this one was already gone when this one was found: files rotated in between may have been deleted by lumberjack before the input saw them, and their events lost (files_deleted_unseen, when present, counts them by the filesystem's notifications; the byte estimate is not counted in lost_bytes_total)", attrs...)
+	t.in.met.lostFilesEst.Add(float64(files))
+	t.in.met.lostBytesEst.Add(float64(bytes))
+	t.log.Warn("the file before this one was already gone when this one was found: files rotated in between may have been deleted by lumberjack before the input saw them, and their events lost (files_lost_estimated and bytes_lost_estimated, with their ranges, estimate them from the time span and the backups on disk; files_deleted_unseen, when present, counts them by the filesystem's notifications; the estimate is counted in kubetrail_input_lost_bytes_estimated_total, not in lost_bytes_total)", attrs...)
 }
 
 // deletedUnseenLocked names the backups between prev and next that
@@ -112,7 +162,7 @@ func (t *tailer) reportGap(e *entry, prev *gapStart) {
 // having known them (the input stalled, or fell behind by more than a scan).
 // Without notifications for that time (the agent was not running) it says
 // nothing.
-func (t *tailer) deletedUnseenLocked(prev *gapStart, next *entry) []any {
+func (t *tailer) deletedUnseenLocked(prev *gapStart, next *entry) (int, []any) {
 	lo, hi := prev.lo, next.stamp
 	if hi == "" {
 		hi = "~" // after every stamp
@@ -128,45 +178,10 @@ func (t *tailer) deletedUnseenLocked(prev *gapStart, next *entry) []any {
 		stamps = stamps[1:]
 	}
 	if len(stamps) == 0 {
-		return nil
+		return 0, nil
 	}
-	return []any{slog.Int("files_deleted_unseen", len(stamps)), slog.String("first_deleted_unseen", t.in.names.prefix+stamps[0]+t.in.names.ext),
+	return len(stamps), []any{slog.Int("files_deleted_unseen", len(stamps)), slog.String("first_deleted_unseen", t.in.names.prefix+stamps[0]+t.in.names.ext),
 		slog.String("last_deleted_unseen", t.in.names.prefix+stamps[len(stamps)-1]+t.in.names.ext)}
-}
-
-// gapEstimateLocked estimates the bytes and files written between two event
-// times from the write rate of the backups whose size, first event time
-// and stamp (rotation time) are known.
-func (t *tailer) gapEstimateLocked(from, to string) []any {
-	t0, err0 := time.Parse(time.RFC3339Nano, from)
-	t1, err1 := time.Parse(time.RFC3339Nano, to)
-	if err0 != nil || err1 != nil || !t1.After(t0) {
-		return []any{slog.String("estimated_bytes_lost", "unknown")}
-	}
-	var bytes int64
-	var span time.Duration
-	files := 0
-	for _, e := range t.st.chain {
-		if e.stamp == "" || e.firstTime == "" || e.size <= 0 {
-			continue
-		}
-		first, err := time.Parse(time.RFC3339Nano, e.firstTime)
-		end, err2 := time.Parse(backupLayout, e.stamp)
-		if err != nil || err2 != nil || !end.After(first) {
-			continue
-		}
-		bytes += e.size
-		span += end.Sub(first)
-		files++
-	}
-	if files == 0 || span <= 0 {
-		return []any{slog.String("gap", t1.Sub(t0).String()), slog.String("estimated_bytes_lost", "unknown")}
-	}
-	rate := float64(bytes) / span.Seconds()
-	est := rate * t1.Sub(t0).Seconds()
-	return []any{slog.String("gap", t1.Sub(t0).String()),
-		slog.Int64("estimated_bytes_lost", int64(est)),
-		slog.Float64("estimated_files_lost", math.Round(10*est/(float64(bytes)/float64(files)))/10)}
 }
 
 // nextLocked is the entry after e in the chain, other than e.

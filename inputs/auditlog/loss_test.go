@@ -236,14 +236,14 @@ type lossReport struct {
 	path   string
 	bytes  int64
 	exact  bool
-	est    int64 // estimated_bytes_lost of an unseen gap folded in; -1 none
+	est    int64 // bytes_lost_estimated of a gap report; -1 none
 	unseen int   // files_deleted_unseen; -1 not said
 }
 
 var (
 	reBytes  = regexp.MustCompile(` bytes_lost=(\d+) bytes_lost_bound=(\w+)`)
 	rePath   = regexp.MustCompile(` path=(\S+)`)
-	reEst    = regexp.MustCompile(` estimated_bytes_lost=(\d+)`)
+	reEst    = regexp.MustCompile(` bytes_lost_estimated=(\d+)`)
 	reUnseen = regexp.MustCompile(` files_deleted_unseen=(\d+)`)
 )
 
@@ -270,6 +270,7 @@ func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost, gaps floa
 			}
 			continue
 		}
+		rep.est = -1 // a file's own estimate, not a gap's
 		rep.bytes, _ = strconv.ParseInt(m[1], 10, 64)
 		rep.exact = m[2] == boundExact
 		rep.path = rePath.FindStringSubmatch(line)[1]
@@ -479,5 +480,5 @@ func TestStallOnActiveFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "without a lumberjack rename")
 	assert.Contains(t, string(b), "rotated and its backup deleted before the input saw the backup")
-	assert.Contains(t, string(b), "estimated_files_lost=")
+	assert.Contains(t, string(b), "files_lost_estimated=")
 }

@@ -17,14 +17,18 @@ const (
 
 // metrics are the input's collectors, curried with input=<name>.
 type metrics struct {
-	events     prometheus.Counter
-	bytes      prometheus.Counter
-	rotations  prometheus.Counter
-	lostBytes  prometheus.Counter
-	lostFiles  prometheus.Counter
-	gaps       prometheus.Counter
-	deadLetter *prometheus.CounterVec // reason
-	lag        prometheus.Gauge
+	events    prometheus.Counter
+	bytes     prometheus.Counter
+	rotations prometheus.Counter
+	lostBytes prometheus.Counter
+	lostFiles prometheus.Counter
+	// The best estimate of everything lost, the known part included (see
+	// loss.go): never below lostBytes/lostFiles.
+	lostBytesEst prometheus.Counter
+	lostFilesEst prometheus.Counter
+	gaps         prometheus.Counter
+	deadLetter   *prometheus.CounterVec // reason
+	lag          prometheus.Gauge
 	// Closeness to loss: the oldest file not read yet (other than the open
 	// one), its unread bytes and age, and with max_backups the rotations
 	// lumberjack can still do before it deletes it (nil without).
@@ -59,6 +63,12 @@ func newMetrics(reg prometheus.Registerer, name string, maxBackups bool) (*metri
 		return nil, err
 	}
 	if m.lostFiles, err = counter("kubetrail_input_lost_files_total", "Files that disappeared before they were fully read."); err != nil {
+		return nil, err
+	}
+	if m.lostBytesEst, err = counter("kubetrail_input_lost_bytes_estimated_total", "Best estimate of the bytes lost, the known part (kubetrail_input_lost_bytes_total) included: what the active file held when lumberjack rotated it, and whole files rotated and deleted before the input saw them (the log lines give each estimate's range)."); err != nil {
+		return nil, err
+	}
+	if m.lostFilesEst, err = counter("kubetrail_input_lost_files_estimated_total", "Best estimate of the files lost, those of kubetrail_input_lost_files_total included, plus the files rotated and deleted before the input saw them."); err != nil {
 		return nil, err
 	}
 	if m.gaps, err = counter("kubetrail_input_loss_gaps_total", "Places in the chain where files may have been deleted before the input saw them (the log line has the time range and an estimate of the bytes)."); err != nil {

@@ -18,6 +18,12 @@ func (t *tailer) reconcile(l *listing) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	t.stamps = l.stamps
+	clear(st.backupSizes)
+	for _, g := range l.groups {
+		if c := g.best(); c != nil && c.usize > 0 {
+			st.backupSizes[g.stamp] = c.usize
+		}
+	}
 	cur := st.cur
 	waiting, changed := false, false
 	// A .gz that stays truncated or corrupt for too long is left out, so

@@ -72,6 +72,11 @@ type gapStart struct {
 	path, last string
 	lo         string
 	skipFirst  bool
+	// rest is the estimate of what the file before the gap held after
+	// last, when it was lost while it was the active file (it went on
+	// growing up to lumberjack's maximum size): the gap's whole files start
+	// after it. Zero otherwise.
+	rest lossRange
 }
 
 func gapStartOf(e *entry, last string) *gapStart {
@@ -122,13 +127,17 @@ type state struct {
 	// checkpoint interval.
 	urgent chan struct{}
 	cur    *entry // the entry whose file the reader has open
+	// backupSizes is the uncompressed size of each backup of the last
+	// scan that was looked at (history skipped), by stamp, for the loss
+	// estimates (loss.go).
+	backupSizes map[string]int64
 	// curDev, curIno identify the open file (while cur != nil): a file with
 	// them is cur's, even if rewritten in place (the reader handles that).
 	curDev, curIno uint64
 }
 
 func newState() *state {
-	return &state{dirty: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	return &state{dirty: make(chan struct{}, 1), urgent: make(chan struct{}, 1), backupSizes: make(map[string]int64)}
 }
 
 // changedLocked records a change to persist at once.
