@@ -92,8 +92,9 @@ func TestLossChild(t *testing.T) {
 	defer stop()
 	require.NoError(t, in.Run(ctx, sink))
 	r := &run{reg: reg}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "run-"+runID+".metrics"), fmt.Appendf(nil, "%v %v %v\n",
-		r.metric("kubetrail_input_lost_files_total"), r.metric("kubetrail_input_lost_bytes_total"), r.metric("kubetrail_input_loss_gaps_total")), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run-"+runID+".metrics"), fmt.Appendf(nil, "%v %v %v %v\n",
+		r.metric("kubetrail_input_lost_files_total"), r.metric("kubetrail_input_lost_bytes_total"), r.metric("kubetrail_input_loss_gaps_total"),
+		r.metric("kubetrail_input_lost_bytes_estimated_total")), 0o600))
 }
 
 // lossRig writes an audit log with lumberjack (max_backups 3) and runs
@@ -249,12 +250,21 @@ var (
 
 // reports parses run n's loss reports and its counters.
 func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost, gaps float64) {
+	reps, files, bytesLost, gaps, _, _ = r.reportsEst(n)
+	return reps, files, bytesLost, gaps
+}
+
+// reportsEst is reports plus the estimates of every report line and the
+// estimated bytes counter.
+func (r *lossRig) reportsEst(n int) (reps []lossReport, files, bytesLost, gaps float64, est lossFigures, estCounter float64) {
 	b, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("run-%d.log", n)))
 	require.NoError(r.t, err)
+	var lossLines []string
 	for _, line := range strings.Split(string(b), "\n") {
 		if !strings.Contains(line, "level=ERROR") && !strings.Contains(line, "level=WARN") {
 			continue
 		}
+		lossLines = append(lossLines, line)
 		rep := lossReport{est: -1, unseen: -1}
 		if m := reEst.FindStringSubmatch(line); m != nil {
 			rep.est, _ = strconv.ParseInt(m[1], 10, 64)
@@ -278,9 +288,9 @@ func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost, gaps floa
 	}
 	mb, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("run-%d.metrics", n)))
 	require.NoError(r.t, err)
-	_, err = fmt.Sscan(string(mb), &files, &bytesLost, &gaps)
+	_, err = fmt.Sscan(string(mb), &files, &bytesLost, &gaps, &estCounter)
 	require.NoError(r.t, err)
-	return reps, files, bytesLost, gaps
+	return reps, files, bytesLost, gaps, parseLossFigures(lossLines), estCounter
 }
 
 // truth is, per file written, the bytes of its lines that no run delivered.
@@ -303,19 +313,19 @@ func (r *lossRig) truth() []int64 {
 // nothing delivered is counted.
 func (r *lossRig) check(n int, name string, notified bool) {
 	t := r.t
-	reps, files, counted, gaps := r.reports(n)
+	reps, files, counted, gaps, est, estCounter := r.reportsEst(n)
 	truth := r.truth()
 	byName := map[string]int{}
 	for i, nm := range r.names {
 		byName[nm] = i
 	}
-	var sumRep, sumExact, sumExactTruth, sumLower, est int64
+	var sumRep, sumExact, sumExactTruth, sumLower, gapEst int64
 	ngaps, unseen := 0, -1
 	exactFiles := map[int]bool{}
 	nfiles := 0
 	for _, rep := range reps {
 		if rep.est >= 0 {
-			est += rep.est
+			gapEst += rep.est
 			ngaps++
 		}
 		if rep.unseen >= 0 {
@@ -360,8 +370,16 @@ func (r *lossRig) check(n int, name string, notified bool) {
 	} else {
 		assert.Equal(t, -1, unseen, "%s: no notifications while it was not running", name)
 	}
-	t.Logf("%s: true loss %d bytes in %d files; reported %d bytes in %d files (exact: %d vs true %d in %d files; lower bounds: %d, true %d in the other files); estimate for the range after the last exact file: %d bytes (%.0f%% of %d); files deleted unseen named by notifications: %d",
-		name, total, lostFiles, sumRep, nfiles, sumExact, sumExactTruth, len(exactFiles), sumLower, rest, est, 100*float64(est)/float64(max(rest, 1)), rest, unseen)
+	assert.Equal(t, float64(est.bytes.est), estCounter, "%s: lost_bytes_estimated_total matches the reports", name)
+	assert.GreaterOrEqual(t, est.bytes.est, sumRep, "%s: the estimate includes what is known", name)
+	// This rig's writer paces itself with short sleeps, rotates by line
+	// count and competes with the child for the CPU: the rate is not steady
+	// enough for the time-based count of the files never seen to be held
+	// to a range (the TestLossEstimate tests are, with a steady writer).
+	// What the input knew of, the active file included, is.
+	assert.GreaterOrEqual(t, est.bytes.hi, sumRep, "%s: the range includes what is known", name)
+	t.Logf("%s: true loss %d bytes in %d files; reported %d bytes in %d files (exact: %d vs true %d in %d files; lower bounds: %d, true %d in the other files); gap estimate %d bytes; estimated in all %d [%d, %d] bytes (%.0f%% of %d); files deleted unseen named by notifications: %d",
+		name, total, lostFiles, sumRep, nfiles, sumExact, sumExactTruth, len(exactFiles), sumLower, rest, gapEst, est.bytes.est, est.bytes.lo, est.bytes.hi, 100*float64(est.bytes.est)/float64(max(total, 1)), total, unseen)
 }
 
 // lossScenario: lumberjack writes at a steady 2,000 lines/s, rotating every
