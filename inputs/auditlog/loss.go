@@ -102,6 +102,10 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 		msg += " (it was the active file when last seen: bytes_lost counts what was seen; lumberjack wrote to it up to its maximum size, so bytes_lost_estimated and its range [bytes_lost_min, bytes_lost_max] count that too)"
 		attrs = append(attrs, model.attrs()...)
 	}
+	if next != nil && next.gapMaybe && !next.readDone && next.committed == 0 && next != t.st.cur {
+		// Discovered while e could not be told present or gone: e is gone.
+		next.gapBefore = true
+	}
 	if next != nil && next.gapBefore {
 		msg += "; files rotated after it may have been deleted unseen too (reported when the input reads on)"
 		// The reader reports the gap after it when it comes to next, once
@@ -123,28 +127,22 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 // unseen. prev is the file before the gap.
 func (t *tailer) reportGap(e *entry, prev *gapStart) {
 	t.st.mu.Lock()
-	if !e.gapBefore {
-		t.st.mu.Unlock()
+	pending := e.gapBefore
+	t.st.mu.Unlock()
+	if !pending {
 		return
 	}
-	path, need := e.path, e.firstTime == ""
-	t.st.mu.Unlock()
-	// The gap ends at e's first event: the 1 KiB prefix a scan reads holds
-	// it only when it is short (stageTimestamp comes after the bodies).
-	first := ""
-	if need {
-		first = fileFirstEventTime(path, int64(t.in.cfg.MaxLineBytes))
-	}
+	// The gap ends at e's first event, and the estimate measures how long
+	// each file was written from their first events: the 1 KiB prefix a
+	// scan reads holds one only when it is short (stageTimestamp comes
+	// after the bodies).
+	t.firstTimesOutside()
 	t.st.mu.Lock()
 	defer t.st.mu.Unlock()
 	if !e.gapBefore {
 		return
 	}
 	e.gapBefore = false
-	if e.firstTime == "" && first != "" {
-		e.firstTime = first
-		t.st.progressLocked()
-	}
 	attrs := []any{slog.String("after", orUnknown(prev.path)), slog.String("before", e.path),
 		slog.String("events_from", orUnknown(prev.last)), slog.String("events_to", orUnknown(e.firstTime))}
 	unseen, unseenAttrs := t.deletedUnseenLocked(prev, e)

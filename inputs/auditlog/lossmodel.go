@@ -56,8 +56,12 @@ func (t *tailer) modelLocked() fileModel {
 		sizes[s] = z
 	}
 	first := make(map[string]string)
+	activeFirst := ""
 	for _, e := range t.st.chain {
 		if e.stamp == "" {
+			if !e.gone && e.path == t.in.names.active && e.firstTime != "" {
+				activeFirst = e.firstTime
+			}
 			continue
 		}
 		if _, ok := sizes[e.stamp]; !ok && e.size > 0 {
@@ -67,21 +71,19 @@ func (t *tailer) modelLocked() fileModel {
 			first[e.stamp] = e.firstTime
 		}
 	}
-	// Durations come from consecutive stamps of the directory (every stamp
-	// it holds, read or not), or from a backup's own first event.
+	// A backup was the active file from its first event to the next
+	// file's first event; without those, from the previous backup's stamp
+	// (its rotation) to its own. The files in the directory are
+	// consecutive: lumberjack deletes the oldest first.
 	onDisk := make([]string, 0, len(t.stamps))
 	for s := range t.stamps {
 		onDisk = append(onDisk, s)
 	}
 	sort.Strings(onDisk)
-	prevOf := make(map[string]string, len(onDisk))
-	for i := 1; i < len(onDisk); i++ {
-		prevOf[onDisk[i]] = onDisk[i-1]
-	}
 	var total, timedBytes int64
 	var timedDur time.Duration
 	largest := int64(0)
-	for s, z := range sizes {
+	for _, z := range sizes {
 		if z <= 0 {
 			continue
 		}
@@ -91,20 +93,31 @@ func (t *tailer) modelLocked() fileModel {
 		if m.minSize == 0 || z < m.minSize {
 			m.minSize = z
 		}
-		end, err := time.Parse(backupLayout, s)
-		if err != nil {
+	}
+	for i, s := range onDisk {
+		z := sizes[s]
+		if z <= 0 {
 			continue
 		}
-		var begin time.Time
-		if p, ok := prevOf[s]; ok {
-			begin, err = time.Parse(backupLayout, p)
-		} else if f, ok := first[s]; ok {
-			begin, err = time.Parse(time.RFC3339Nano, f)
-		} else {
+		begin, ok := eventTime(first[s])
+		if !ok && i > 0 {
+			begin, ok = stampTime(onDisk[i-1])
+		}
+		if !ok {
 			continue
+		}
+		next := activeFirst
+		if i+1 < len(onDisk) {
+			next = first[onDisk[i+1]]
+		}
+		end, ok := eventTime(next)
+		if !ok {
+			if end, ok = stampTime(s); !ok {
+				continue
+			}
 		}
 		d := end.Sub(begin)
-		if err != nil || d <= 0 {
+		if d <= 0 {
 			continue
 		}
 		m.timed++
@@ -137,6 +150,50 @@ func (t *tailer) modelLocked() fileModel {
 		m.avgSize = float64(m.maxFile)
 	}
 	return m
+}
+
+func eventTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+func stampTime(s string) (time.Time, bool) {
+	t, err := time.Parse(backupLayout, s)
+	return t, err == nil
+}
+
+// firstTimesOutside fills in the first event time of the files of the
+// chain that have none (their first line is longer than the prefix a scan
+// reads): the gap estimate measures how long each file was written from
+// them. It reads the files without holding st.mu.
+func (t *tailer) firstTimesOutside() {
+	type want struct {
+		e    *entry
+		path string
+	}
+	var ws []want
+	t.st.mu.Lock()
+	for _, e := range t.st.chain {
+		if e.firstTime == "" && !e.gone && e.size != 0 {
+			ws = append(ws, want{e, e.path})
+		}
+	}
+	t.st.mu.Unlock()
+	for _, w := range ws {
+		ft := fileFirstEventTime(w.path, int64(t.in.cfg.MaxLineBytes))
+		if ft == "" {
+			continue
+		}
+		t.st.mu.Lock()
+		if w.e.firstTime == "" {
+			w.e.firstTime = ft
+			t.st.progressLocked()
+		}
+		t.st.mu.Unlock()
+	}
 }
 
 // attrs describes the model for a log line.

@@ -54,6 +54,7 @@ func (t *tailer) reconcile(l *listing) {
 		}
 	}
 	seen := make(map[*entry]bool)
+	undet := make(map[*entry]bool)
 	var missing []*entry
 	for _, e := range st.chain {
 		c, res := bestMatch(e, l)
@@ -68,6 +69,7 @@ func (t *tailer) reconcile(l *listing) {
 		case undetermined:
 			waiting = true
 			seen[e] = true
+			undet[e] = true
 		default:
 			if e != cur && !e.readDone && !e.finished {
 				missing = append(missing, e)
@@ -161,8 +163,13 @@ func (t *tailer) reconcile(l *listing) {
 		// more predecessors that lumberjack deleted before the input saw
 		// them (it deletes the oldest first).
 		for i, e := range st.chain {
-			if i > 0 && slices.Contains(added, e) && !seen[st.chain[i-1]] {
-				e.gapBefore = true
+			if i > 0 && slices.Contains(added, e) {
+				switch p := st.chain[i-1]; {
+				case !seen[p]:
+					e.gapBefore = true
+				case undet[p]:
+					e.gapMaybe = true
+				}
 			}
 		}
 	}

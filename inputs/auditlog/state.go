@@ -40,6 +40,10 @@ type entry struct {
 	// chain was gone already, so files between the two may have been
 	// deleted before the input saw them.
 	gapBefore bool
+	// gapMaybe: when this file was discovered, whether the file before it
+	// was still there could not be told yet (a .gz being written could
+	// have been it); if that file is then found lost, gapBefore applies.
+	gapMaybe bool
 	// gapAfter describes the file before the gap when it was reported lost
 	// (and dropped from the chain) before the reader came to this one.
 	gapAfter *gapStart

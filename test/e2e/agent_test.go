@@ -126,6 +126,16 @@ func (r *agentRunner) stopAny() {
 	}
 }
 
+// logSinceStart is the log of the current (last started) agent process.
+func (r *agentRunner) logSinceStart() string {
+	b, _ := os.ReadFile(r.logf)
+	s := string(b)
+	if i := strings.LastIndex(s, "==== agent start "); i >= 0 {
+		s = s[i:]
+	}
+	return s
+}
+
 func (r *agentRunner) logTail() string {
 	b, _ := os.ReadFile(r.logf)
 	return lastLines(string(b), 40)

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +85,7 @@ inputs:
     start_at: beginning
     max_line_bytes: %[4]d
     max_backups: %[5]d
+    max_size: 1
 processors:
   secrets:
     type: redact
@@ -368,6 +371,8 @@ func (e *e2e) metrics(t *testing.T) {
 	present("kubetrail_input_lag_bytes")
 	present("kubetrail_input_lost_bytes_total")
 	present("kubetrail_input_lost_files_total")
+	present("kubetrail_input_lost_bytes_estimated_total")
+	present("kubetrail_input_lost_files_estimated_total")
 	present("kubetrail_output_failed_batches_total")
 	present("kubetrail_component_ready")
 	present("kubetrail_output_send_duration_seconds_count")
@@ -382,22 +387,48 @@ func (e *e2e) metrics(t *testing.T) {
 	figure(t, "metrics: %d scrapes during the run; input events %.0f -> %.0f", len(samples), ev0, ev1)
 }
 
-// loss: the agent is stopped while the apiserver rotates past
-// --audit-log-maxbackup; on restart the reported lost bytes must match the
-// bytes of the files deleted unread.
+// loss: the agent is stopped (SIGTERM) in the middle of a steady
+// workload, the apiserver rotates past --audit-log-maxbackup while it is
+// down, and the agent is restarted. The truth is the bytes of the events
+// deleted unread (from the hard-link snapshots); the agent's known figure
+// (kubetrail_input_lost_bytes_total) must not exceed it, its estimate
+// (kubetrail_input_lost_bytes_estimated_total) must be within
+// lossTolerance of it, and the range its log lines give must contain it.
 func (e *e2e) loss(t *testing.T) {
 	r := e.r
 	r.t = t
 	// Caught up first, so that what is lost is only what is written while
 	// the agent is down.
 	_, _, _ = e.waitDelivered(t, e.truth(t).bytes, 60*time.Second)
-	r.term()
-	rot0 := e.capt.rotations()
-	// Enough rotations that lumberjack deletes backups never read.
-	for i := 0; e.capt.rotations() < rot0+maxBackup+3; i++ {
-		require.Less(t, i, 4, "rotations while the agent is down: %d", e.capt.rotations()-rot0)
-		require.NoError(t, <-e.workload("burst", "BURST=30", fmt.Sprintf("TAG=l%d", i)))
+	// One workload for the whole phase, so that the rate is the same
+	// before, during and after the stop: the agent estimates the files it
+	// never saw from the time they took and the rate of the backups left.
+	stopFile := filepath.Join(e.work, "workload", "stop-l")
+	done := e.workload("burst", "BURST=2000", "TAG=l")
+	waitRotations := func(n int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(4 * time.Minute)
+		for e.capt.rotations() < n {
+			select {
+			case err := <-done:
+				t.Fatalf("workload ended (%v) before %s", err, what)
+			case <-time.After(20 * time.Millisecond):
+			}
+			require.True(t, time.Now().Before(deadline), "timed out waiting for %s", what)
+		}
 	}
+	rot0 := e.capt.rotations()
+	waitRotations(rot0+1, "a rotation with the agent running")
+	time.Sleep(time.Second) // into the next file
+	r.term()
+	stopped := time.Now()
+	rotTerm := e.capt.rotations()
+	// Enough rotations that lumberjack deletes the file the agent was
+	// reading and lossWholeFiles files created after it.
+	waitRotations(rotTerm+maxBackup+1+lossWholeFiles, "rotations with the agent stopped")
+	require.NoError(t, os.WriteFile(stopFile, nil, 0o600))
+	require.NoError(t, <-done)
+	down := time.Since(stopped)
 	time.Sleep(2 * time.Second) // lumberjack compresses and prunes in the background
 	// What is on disk now, and the truth.
 	onDisk := newEventSet()
@@ -407,7 +438,7 @@ func (e *e2e) loss(t *testing.T) {
 		require.NoError(t, onDisk.addFile(f))
 	}
 	truth := e.truth(t)
-	rotDown := e.capt.rotations() - rot0
+	rotDown := e.capt.rotations() - rotTerm
 
 	r.start()
 	want := map[key]int64{}
@@ -422,30 +453,125 @@ func (e *e2e) loss(t *testing.T) {
 	for _, n := range missing {
 		actual += n
 	}
-	time.Sleep(time.Second) // the loss is reported when the input reconciles at start
-	reported := r.metric("kubetrail_input_lost_bytes_total")
-	reportedFiles := r.metric("kubetrail_input_lost_files_total")
+	wholeFiles, partFiles, err := lostFiles(e.capt.snap, missing)
+	require.NoError(t, err)
+	// The gap is reported when the reader comes to the first file after it.
+	var rep lossReports
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rep = parseLossReports(r.logSinceStart())
+		if rep.gaps > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	known := r.metric("kubetrail_input_lost_bytes_total")
+	estimated := r.metric("kubetrail_input_lost_bytes_estimated_total")
+	knownFiles := r.metric("kubetrail_input_lost_files_total")
+	estFiles := r.metric("kubetrail_input_lost_files_estimated_total")
 	gaps := r.metric("kubetrail_input_loss_gaps_total")
-	figure(t, "loss: agent stopped (SIGTERM) for %d rotations with --audit-log-maxbackup=%d; "+
-		"%d events (%d bytes) deleted unread; lost bytes reported %.0f vs actual %d (%d files and %d gaps reported)",
-		rotDown, maxBackup, len(missing), actual, reported, actual, int(reportedFiles), int(gaps))
+	for _, l := range rep.lines {
+		t.Logf("agent: %s", l)
+	}
+	pct := func(v float64) float64 { return 100 * (v/float64(actual) - 1) }
+	figure(t, "loss: agent stopped (SIGTERM) for %s mid-workload, %d rotations with --audit-log-maxbackup=%d; "+
+		"%d events (%d bytes) deleted unread in %d whole files + %d in part; lost bytes reported: known %.0f, estimated %.0f (%+.1f%%), range [%d, %d] vs actual %d; "+
+		"files estimated %.0f (whole files %d, range [%d, %d]) vs actual %d whole + %d in part; %.0f files known, %.0f gap(s)",
+		down.Round(100*time.Millisecond), rotDown, maxBackup, len(missing), actual, wholeFiles, partFiles,
+		known, estimated, pct(estimated), rep.bytes.lo, rep.bytes.hi, actual,
+		estFiles, rep.files.est, rep.files.lo, rep.files.hi, wholeFiles, partFiles, knownFiles, gaps)
 	require.Empty(t, missingOnDisk, "every event still on disk at restart arrives")
 	require.NotEmpty(t, missing, "the phase must make lumberjack delete unread files")
-	// Issue 9's accounting: bytes the agent had delivered are never counted
-	// as lost, and a loss is never silent. Whole files rotated and deleted
-	// while the agent was down were never seen, so their size cannot be
-	// known: the agent then reports a gap (kubetrail_input_loss_gaps_total)
-	// and its byte count is a lower bound. Without a gap, the count must be
-	// exact (within 1%).
-	assert.LessOrEqual(t, reported, float64(actual), "bytes that were delivered are never counted as lost")
-	assert.GreaterOrEqual(t, reportedFiles+gaps, 1.0, "the loss is reported (kubetrail_input_lost_files_total, _loss_gaps_total)")
-	if gaps == 0 {
-		assert.InDelta(t, float64(actual), reported, float64(actual)/100,
-			"no gap reported, so kubetrail_input_lost_bytes_total is exact: within 1%% of the bytes deleted unread")
-	} else {
-		figure(t, "loss: %d gap(s) reported: %.0f bytes is a lower bound of the %d bytes lost (%.1f%%)",
-			int(gaps), reported, actual, 100*reported/float64(actual))
+	require.Positive(t, wholeFiles, "the phase must make lumberjack delete files the agent never saw")
+	assert.LessOrEqual(t, known, float64(actual), "kubetrail_input_lost_bytes_total never counts more than was lost (bytes delivered are not lost)")
+	assert.Equal(t, 1.0, gaps, "the files the agent never saw leave one gap report")
+	assert.Equal(t, float64(rep.bytes.est), estimated, "kubetrail_input_lost_bytes_estimated_total is the sum of the reported estimates")
+	assert.LessOrEqual(t, rep.bytes.lo, actual, "the bytes deleted unread are in the reported range")
+	assert.GreaterOrEqual(t, rep.bytes.hi, actual, "the bytes deleted unread are in the reported range")
+	assert.LessOrEqual(t, rep.files.lo, int64(wholeFiles), "the files deleted unseen are in the reported range")
+	assert.GreaterOrEqual(t, rep.files.hi, int64(wholeFiles), "the files deleted unseen are in the reported range")
+	assert.InEpsilon(t, float64(actual), estimated, lossTolerance,
+		"kubetrail_input_lost_bytes_estimated_total within %.0f%% of the bytes deleted unread", 100*lossTolerance)
+}
+
+const (
+	// lossWholeFiles is how many files lumberjack creates and deletes while
+	// the agent is down in the loss phase, after the one it was reading.
+	lossWholeFiles = 3
+	// lossTolerance is how far the estimate of the bytes lost may be from
+	// the truth in the loss phase.
+	lossTolerance = 0.10
+)
+
+// lossReports sums the estimates of the agent's loss report lines (ERROR
+// for a file lost, WARN for a gap of files never seen).
+type lossReports struct {
+	bytes, files struct{ est, lo, hi int64 }
+	gaps         int
+	lines        []string
+}
+
+var reLossAttr = regexp.MustCompile(` (bytes|files)_lost_(estimated|min|max)=(\d+)`)
+
+func parseLossReports(log string) lossReports {
+	var rep lossReports
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "_lost_estimated=") {
+			continue
+		}
+		rep.lines = append(rep.lines, l)
+		if strings.Contains(l, "level=WARN") {
+			rep.gaps++
+		}
+		for _, m := range reLossAttr.FindAllStringSubmatch(l, -1) {
+			v, _ := strconv.ParseInt(m[3], 10, 64)
+			r := &rep.bytes
+			if m[1] == "files" {
+				r = &rep.files
+			}
+			switch m[2] {
+			case "estimated":
+				r.est += v
+			case "min":
+				r.lo += v
+			case "max":
+				r.hi += v
+			}
+		}
 	}
+	return rep
+}
+
+// lostFiles counts the audit files (by their plain snapshot: the active
+// file's inode, linked before lumberjack renamed it) whose events are all
+// in missing, and those with only some.
+func lostFiles(snap string, missing map[key]int64) (whole, part int, err error) {
+	files, err := filepath.Glob(filepath.Join(snap, "*"))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, ".gz") {
+			continue // the compressed copy of a plain file also kept
+		}
+		s := newEventSet()
+		if err := s.addFile(f); err != nil {
+			return 0, 0, err
+		}
+		n := 0
+		for k := range s.bytes {
+			if _, ok := missing[k]; ok {
+				n++
+			}
+		}
+		switch {
+		case n > 0 && n == len(s.bytes):
+			whole++
+		case n > 0:
+			part++
+		}
+	}
+	return whole, part, nil
 }
 
 func sumValues(m map[string]int) int {

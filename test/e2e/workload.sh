@@ -5,7 +5,8 @@
 # server-side apply, impersonation, watches, denials (401/403/404/409/422), large objects and
 # one pod whose audit event is larger than --audit-log-maxsize.
 # Usage: workload.sh full|burst. Env: KAPI, K8S_BIN (kubectl), KAPI_PORT, BURST (iterations of
-# the burst loop, default 60), TAG (name prefix for burst objects, default b).
+# the burst loop, default 60), TAG (name prefix for burst objects, default b). The burst loop
+# ends early when $KAPI/workload/stop-$TAG exists.
 : "${KAPI:?set KAPI to a work folder}"
 : "${K8S_BIN:?set K8S_BIN to the directory holding kubectl}"
 set -uo pipefail
@@ -205,6 +206,7 @@ burst() {
 step "burst: $BURST iterations of curl traffic ($TAG)"
 local ns=audit-test start=$SECONDS
 for i in $(seq 1 "$BURST"); do
+  [ -e "$W/stop-$TAG" ] && { echo "stopped at iteration $i ($W/stop-$TAG)"; break; }
   local n=$TAG-$i codes=""
   codes+=$(api "$T_ALICE" POST /api/v1/namespaces/$ns/configmaps "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"$n\"},\"data\":{\"payload\":\"$(blob 800)\"}}")
   codes+=$(api "$T_ALICE" PATCH /api/v1/namespaces/$ns/configmaps/$n '{"data":{"patched":"true"}}' application/merge-patch+json)
