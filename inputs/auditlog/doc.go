@@ -21,9 +21,12 @@
 //
 // Backups deleted before they were read are reported (log and metrics),
 // never silently skipped; see loss.go for what a report holds and how exact
-// it is, and handed.go for how, after a kill -9, reading resumes after what
-// the killed run handed to the buffers (not at the lagging checkpoint) and
-// delivered bytes do not count as lost. Gauges say how close the input is to losing data: the unread
+// it is (known bytes, and an estimate with its range of what the active file
+// held when lumberjack rotated it and of the files created and deleted while
+// the input could not see them; lossmodel.go), and handed.go for how, after
+// a kill -9, reading resumes after what the killed run handed to the buffers
+// (not at the lagging checkpoint) and delivered bytes do not count as lost.
+// Gauges say how close the input is to losing data: the unread
 // bytes and age of the oldest file not read yet and, with max_backups, the
 // rotations left before lumberjack deletes it.
 package auditlog
