@@ -127,13 +127,24 @@ func loadCheckpoint(path, active string) (st *state, ok bool, err error) {
 			st.history[h] = true
 		}
 	}
+	past := make(map[string]bool, len(cf.History)+len(cf.Files))
+	for _, h := range cf.History {
+		past[h] = true
+	}
 	for i, f := range cf.Files {
 		e, err := f.entry()
 		if err != nil {
 			return nil, false, corrupt(path, fmt.Errorf("files[%d]: %w", i, err))
 		}
 		st.addLocked(e)
+		if e.stamp != "" {
+			past[e.stamp] = true
+		}
 	}
+	for s := range past {
+		st.pastStamps = append(st.pastStamps, s)
+	}
+	sort.Strings(st.pastStamps)
 	return st, true, nil
 }
 

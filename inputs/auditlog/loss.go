@@ -28,13 +28,17 @@ import (
 // Files that lumberjack created and deleted while the input could not see
 // them (stopped, stalled, far behind) leave no name behind: the input
 // reports the gap they leave when it comes to the file after it, with the
-// number of whole files estimated from the gap's time span and the time
-// each backup on disk was the active file (its stamp is its rotation time,
-// the previous backup's stamp or its first event the one before), rounded
-// to whole files, with a range from the spread of those durations; their
-// bytes are that count times the backups' average size (range: the
-// smallest backup to the maximum size). Filesystem notifications that named
-// them (a stalled input) give the count exactly.
+// number of whole files estimated from the gap's time span (from the last
+// event the pipeline has, plus the time the rest of that file took, to the
+// first event of the file after the gap) divided by the time a file took
+// near the gap: the rate of the two backups on disk after it, of the two
+// rotations before it that the checkpoint knew, and of the part of the
+// file before it that was seen (the rate drifts: its neighbours say best
+// what it was in the gap). The count is rounded to whole files, with a
+// range from the shortest and longest time a backup on disk took (at least
+// 10% either way); their bytes are that count times the backups' average
+// size (range: the smallest backup to the maximum size). Filesystem
+// notifications that named them (a stalled input) give the count exactly.
 //
 // Metrics: kubetrail_input_lost_files_total and _lost_bytes_total move by
 // what is known (exact figures and lower bounds: never above the truth);
@@ -112,7 +116,7 @@ func (t *tailer) reportLostLocked(e *entry, off int64, why string) {
 		// the filesystem notifications of the meantime have arrived.
 		next.gapAfter = gapStartOf(e, last)
 		if !exact {
-			next.gapAfter.rest = est
+			next.gapAfter.rest, next.gapAfter.seen = est, delivered
 		}
 	}
 	t.in.met.lostFiles.Inc()

@@ -46,6 +46,15 @@ type fileModel struct {
 	durMin    time.Duration
 	durMax    time.Duration
 	rate      float64 // bytes per second over the timed backups
+	// disk is each timed backup on disk, oldest first.
+	disk []pace
+}
+
+// pace is a file's bytes and the time it was the active file.
+type pace struct {
+	stamp string
+	bytes int64
+	dur   time.Duration
 }
 
 // modelLocked measures the backups of the last scan and of the chain.
@@ -121,6 +130,7 @@ func (t *tailer) modelLocked() fileModel {
 			continue
 		}
 		m.timed++
+		m.disk = append(m.disk, pace{s, z, d})
 		timedBytes += z
 		timedDur += d
 		if m.durMin == 0 || d < m.durMin {
@@ -233,15 +243,17 @@ func (m fileModel) rest(size, delivered int64) lossRange {
 const durationSlack = 0.10
 
 // wholeFiles estimates the files rotated between from (when the file before
-// the gap stopped being written, before rest of it was written at the
-// backups' rate) and to (the first event of the file after the gap).
-func (m fileModel) wholeFiles(from, to time.Time, rest lossRange) (files, bytes lossRange, ok bool) {
-	if m.timed == 0 || m.rate <= 0 || m.durAvg <= 0 || !to.After(from) {
+// the gap stopped being written, before rest of it was written) and to (the
+// first event of the file after the gap), a file taking per (the pace near
+// the gap) and between the shortest and longest the backups took.
+func (m fileModel) wholeFiles(from, to time.Time, rest lossRange, per time.Duration) (files, bytes lossRange, ok bool) {
+	if m.timed == 0 || per <= 0 || m.avgSize <= 0 || !to.After(from) {
 		return files, bytes, false
 	}
 	span := to.Sub(from).Seconds()
-	tau := func(b int64) float64 { return float64(b) / m.rate }
-	avg := m.durAvg.Seconds()
+	avg := per.Seconds()
+	rate := m.avgSize / avg
+	tau := func(b int64) float64 { return float64(b) / rate }
 	dMin := min(m.durMin.Seconds(), avg*(1-durationSlack))
 	dMax := max(m.durMax.Seconds(), avg*(1+durationSlack))
 	count := func(x float64) int64 { return max(int64(math.Round(x)), 0) }
@@ -249,6 +261,52 @@ func (m fileModel) wholeFiles(from, to time.Time, rest lossRange) (files, bytes 
 	files.lo = min(count((span-tau(rest.hi))/dMax), files.est)
 	files.hi = max(count((span-tau(rest.lo))/dMin), files.est)
 	return files, m.bytesOf(files), true
+}
+
+// nearGap is how many files on each side of a gap set its pace.
+const nearGap = 2
+
+// paceNear is the time a file takes near the gap after prev: the rate of
+// the nearGap backups on disk after it, of the nearGap rotations before it
+// that the checkpoint knew (when they lead up to it: the gap is one the
+// input was stopped through), and of the part of prev seen before the gap
+// when it was the active file. The rate drifts; its neighbours say best
+// what it was in the gap. Files before the gap count at the backups'
+// average size.
+func (m fileModel) paceNear(prev *gapStart, past []string) (time.Duration, int) {
+	var b float64
+	var d time.Duration
+	n := 0
+	for _, s := range m.disk {
+		if n == nearGap {
+			break
+		}
+		if prev.lo != "" && s.stamp <= prev.lo {
+			continue
+		}
+		b, d, n = b+float64(s.bytes), d+s.dur, n+1
+	}
+	if i := len(past) - 1; prev.lo != "" && i >= 0 && past[i] == prev.lo {
+		for k := 0; k < nearGap && i-k-1 >= 0; k++ {
+			t1, ok1 := stampTime(past[i-k])
+			t0, ok0 := stampTime(past[i-k-1])
+			if ok1 && ok0 && t1.After(t0) {
+				b, d, n = b+m.avgSize, d+t1.Sub(t0), n+1
+			}
+		}
+	}
+	if prev.skipFirst && prev.seen > 0 {
+		t0, ok0 := stampTime(prev.lo)
+		t1, ok1 := eventTime(prev.last)
+		if ok0 && ok1 && t1.After(t0) {
+			b, d = b+float64(prev.seen), d+t1.Sub(t0)
+			n++
+		}
+	}
+	if n == 0 || d <= 0 || b <= 0 {
+		return m.durAvg, 0
+	}
+	return time.Duration(m.avgSize / (b / d.Seconds()) * float64(time.Second)), n
 }
 
 // bytesOf is what n whole files hold: the backups' average each, between
@@ -292,7 +350,8 @@ func (t *tailer) gapEstimateLocked(prev *gapStart, next *entry, unseen int) (fil
 	if err != nil {
 		return unknown("no time for the last event before the gap")
 	}
-	n, b, ok := m.wholeFiles(from, to, prev.rest)
+	per, near := m.paceNear(prev, t.st.pastStamps)
+	n, b, ok := m.wholeFiles(from, to, prev.rest, per)
 	if !ok {
 		return unknown("no backup on disk whose size and time as the active file are known")
 	}
@@ -303,6 +362,7 @@ func (t *tailer) gapEstimateLocked(prev *gapStart, next *entry, unseen int) (fil
 		b = m.bytesOf(n)
 	}
 	attrs = []any{slog.String("gap", to.Sub(from).Round(time.Millisecond).String()),
+		slog.String("file_duration_near_gap", per.Round(time.Millisecond).String()), slog.Int("files_near_gap", near),
 		slog.Int64("files_lost_estimated", n.est), slog.Int64("files_lost_min", n.lo), slog.Int64("files_lost_max", n.hi),
 		slog.Int64("bytes_lost_estimated", b.est), slog.Int64("bytes_lost_min", b.lo), slog.Int64("bytes_lost_max", b.hi)}
 	return n.est, b.est, append(attrs, m.attrs()...)

@@ -81,6 +81,9 @@ type gapStart struct {
 	// growing up to lumberjack's maximum size): the gap's whole files start
 	// after it. Zero otherwise.
 	rest lossRange
+	// seen is how far the file before the gap was delivered, and lo its
+	// start then (skipFirst): its pace before the gap.
+	seen int64
 }
 
 func gapStartOf(e *entry, last string) *gapStart {
@@ -135,6 +138,11 @@ type state struct {
 	// scan that was looked at (history skipped), by stamp, for the loss
 	// estimates (loss.go).
 	backupSizes map[string]int64
+	// pastStamps are the backup stamps the checkpoint knew at start
+	// (history and chain), in order: the rotations before a gap left while
+	// the input was stopped, whose pace the gap estimate interpolates with
+	// the backups after it (loss.go).
+	pastStamps []string
 	// curDev, curIno identify the open file (while cur != nil): a file with
 	// them is cur's, even if rewritten in place (the reader handles that).
 	curDev, curIno uint64
