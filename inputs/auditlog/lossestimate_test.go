@@ -85,7 +85,7 @@ type estRig struct {
 	// (unix ns) the time of the last event written.
 	vpace func(i int) time.Duration
 	now   atomic.Int64
-	mu     sync.Mutex
+	mu    sync.Mutex
 }
 
 const estMaxSize = 1 << 20 // lumberjack MaxSize 1 (MiB)
