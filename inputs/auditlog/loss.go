@@ -31,10 +31,11 @@ import (
 // number of whole files estimated from the gap's time span (from the last
 // event the pipeline has, plus the time the rest of that file took, to the
 // first event of the file after the gap) divided by the time a file took
-// near the gap: the rate of the two backups on disk after it, of the two
-// rotations before it that the checkpoint knew, and of the part of the
-// file before it that was seen (the rate drifts: its neighbours say best
-// what it was in the gap). The count is rounded to whole files, with a
+// near the gap: the median of the two backups on disk after it, the two
+// rotations before it that the checkpoint knew, and the part of the file
+// before it that was seen (the rate drifts: its neighbours say best what it
+// was in the gap; the median keeps one odd file from setting it, see
+// paceNear). The count is rounded to whole files, with a
 // range from the shortest and longest time a backup on disk took (at least
 // 10% either way); their bytes are that count times the backups' average
 // size (range: the smallest backup to the maximum size). Filesystem

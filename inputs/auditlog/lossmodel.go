@@ -266,47 +266,57 @@ func (m fileModel) wholeFiles(from, to time.Time, rest lossRange, per time.Durat
 // nearGap is how many files on each side of a gap set its pace.
 const nearGap = 2
 
-// paceNear is the time a file takes near the gap after prev: the rate of
-// the nearGap backups on disk after it, of the nearGap rotations before it
-// that the checkpoint knew (when they lead up to it: the gap is one the
-// input was stopped through), and of the part of prev seen before the gap
-// when it was the active file. The rate drifts; its neighbours say best
-// what it was in the gap. Files before the gap count at the backups'
-// average size.
+// paceNear is the time a file takes near the gap after prev: the median,
+// per file of the backups' average size, of the nearGap backups on disk
+// after it, of the nearGap rotations before it that the checkpoint knew
+// (when they lead up to it: the gap is one the input was stopped through),
+// and of the part of prev seen before the gap when it was the active file.
+// The rate drifts, so its neighbours say best what it was in the gap; the
+// median keeps one odd file (a burst, a pause, another workload) from
+// setting it. Files before the gap count at the backups' average size.
 func (m fileModel) paceNear(prev *gapStart, past []string) (time.Duration, int) {
-	var b float64
-	var d time.Duration
-	n := 0
+	var per []float64 // seconds per average file
+	add := func(bytes float64, d time.Duration) {
+		if bytes > 0 && d > 0 {
+			per = append(per, d.Seconds()*m.avgSize/bytes)
+		}
+	}
+	after := 0
 	for _, s := range m.disk {
-		if n == nearGap {
+		if after == nearGap {
 			break
 		}
 		if prev.lo != "" && s.stamp <= prev.lo {
 			continue
 		}
-		b, d, n = b+float64(s.bytes), d+s.dur, n+1
+		add(float64(s.bytes), s.dur)
+		after++
 	}
 	if i := len(past) - 1; prev.lo != "" && i >= 0 && past[i] == prev.lo {
 		for k := 0; k < nearGap && i-k-1 >= 0; k++ {
 			t1, ok1 := stampTime(past[i-k])
 			t0, ok0 := stampTime(past[i-k-1])
-			if ok1 && ok0 && t1.After(t0) {
-				b, d, n = b+m.avgSize, d+t1.Sub(t0), n+1
+			if ok1 && ok0 {
+				add(m.avgSize, t1.Sub(t0))
 			}
 		}
 	}
 	if prev.skipFirst && prev.seen > 0 {
 		t0, ok0 := stampTime(prev.lo)
 		t1, ok1 := eventTime(prev.last)
-		if ok0 && ok1 && t1.After(t0) {
-			b, d = b+float64(prev.seen), d+t1.Sub(t0)
-			n++
+		if ok0 && ok1 {
+			add(float64(prev.seen), t1.Sub(t0))
 		}
 	}
-	if n == 0 || d <= 0 || b <= 0 {
+	if len(per) == 0 || m.avgSize <= 0 {
 		return m.durAvg, 0
 	}
-	return time.Duration(m.avgSize / (b / d.Seconds()) * float64(time.Second)), n
+	sort.Float64s(per)
+	med := per[len(per)/2]
+	if len(per)%2 == 0 {
+		med = (per[len(per)/2-1] + med) / 2
+	}
+	return time.Duration(med * float64(time.Second)), len(per)
 }
 
 // bytesOf is what n whole files hold: the backups' average each, between

@@ -494,11 +494,16 @@ func (e *e2e) loss(t *testing.T) {
 	assert.GreaterOrEqual(t, rep.bytes.hi, actual, "the bytes deleted unread are in the reported range")
 	assert.LessOrEqual(t, rep.files.lo, int64(wholeFiles), "the files deleted unseen are in the reported range")
 	assert.GreaterOrEqual(t, rep.files.hi, int64(wholeFiles), "the files deleted unseen are in the reported range")
-	assert.InDelta(t, float64(actual), estimated, max(lossTolerance*float64(actual), lossFileBytes),
-		"kubetrail_input_lost_bytes_estimated_total within one file (%d bytes) or %.0f%% of the bytes deleted unread", lossFileBytes, 100*lossTolerance)
-	if d := estimated - float64(actual); d > lossTolerance*float64(actual) || -d > lossTolerance*float64(actual) {
-		t.Logf("the estimate is off by %+.1f%%: the whole files were miscounted (the rate in the gap differed from the rate near it by more than the count's rounding absorbs)", pct(estimated))
+	// The whole files are counted from time, and the time a file takes
+	// varies: the count may be one off (then the bytes are off by that
+	// file); the rest of the estimate must be within lossTolerance.
+	miscount := rep.files.est - int64(wholeFiles)
+	if miscount < 0 {
+		miscount = -miscount
 	}
+	assert.LessOrEqual(t, miscount, int64(1), "the whole files deleted unseen are counted within one")
+	assert.InDelta(t, float64(actual), estimated, lossTolerance*float64(actual)+float64(miscount*lossFileBytes),
+		"kubetrail_input_lost_bytes_estimated_total within %.0f%% of the bytes deleted unread (plus one file per file miscounted)", 100*lossTolerance)
 }
 
 const (
@@ -506,13 +511,13 @@ const (
 	// the agent is down in the loss phase, after the one it was reading.
 	lossWholeFiles = 3
 	// The estimate of the bytes lost in the loss phase must be within
-	// lossTolerance of the truth or one whole file (--audit-log-maxsize),
-	// whichever is more. With the count of whole files right it is within
-	// about 1.5% (what the file active at the stop held, and the files'
-	// sizes, are estimated from the backups' average size); the count comes
-	// from the gap's time span and the rate near it, and on this shared
-	// machine the time a file takes varies by ±25% from one file to the
-	// next, which sometimes makes it one file off (+-25% of the ~3.9 MB).
+	// lossTolerance of the truth, plus one file (--audit-log-maxsize) per
+	// whole file miscounted, and the count within one. With the count
+	// right it is within about 2% (what the file active at the stop held,
+	// and the files' sizes, are estimated from the backups' average size);
+	// the count comes from the gap's time span and the time files took near
+	// it, and on this shared machine that varies by ±25% from one file to
+	// the next, which can make it one file off (about 27% of the ~3.8 MB).
 	lossTolerance = 0.10
 	lossFileBytes = 1 << 20
 )
