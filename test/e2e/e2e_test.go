@@ -405,7 +405,10 @@ func (e *e2e) loss(t *testing.T) {
 	// before, during and after the stop: the agent estimates the files it
 	// never saw from the time they took and the rate of the backups left.
 	stopFile := filepath.Join(e.work, "workload", "stop-l")
-	done := e.workload("burst", "BURST=2000", "TAG=l")
+	// The iterations run on a clock (one every lossPaceMS, about 0.5 s of
+	// work each on this machine): the rate stays steady when the machine's
+	// load changes.
+	done := e.workload("burst", "BURST=2000", "TAG=l", fmt.Sprintf("PACE_MS=%d", lossPaceMS))
 	waitRotations := func(n int, what string) {
 		t.Helper()
 		deadline := time.Now().Add(4 * time.Minute)
@@ -519,6 +522,7 @@ const (
 	// it, and on this shared machine that varies by ±25% from one file to
 	// the next, which can make it one file off (about 27% of the ~3.8 MB).
 	lossTolerance = 0.10
+	lossPaceMS    = 800
 	lossFileBytes = 1 << 20
 )
 

@@ -5,8 +5,10 @@
 # server-side apply, impersonation, watches, denials (401/403/404/409/422), large objects and
 # one pod whose audit event is larger than --audit-log-maxsize.
 # Usage: workload.sh full|burst. Env: KAPI, K8S_BIN (kubectl), KAPI_PORT, BURST (iterations of
-# the burst loop, default 60), TAG (name prefix for burst objects, default b). The burst loop
-# ends early when $KAPI/workload/stop-$TAG exists.
+# the burst loop, default 60), TAG (name prefix for burst objects, default b), PACE_MS (start
+# burst iterations on a clock, one every PACE_MS ms, catching up at once when late: a steady
+# rate whatever the machine's load, as long as an iteration usually takes less). The burst
+# loop ends early when $KAPI/workload/stop-$TAG exists.
 : "${KAPI:?set KAPI to a work folder}"
 : "${K8S_BIN:?set K8S_BIN to the directory holding kubectl}"
 set -uo pipefail
@@ -205,8 +207,13 @@ ka -n audit-test create rolebinding alice-dev --role=developer --user=alice
 burst() {
 step "burst: $BURST iterations of curl traffic ($TAG)"
 local ns=audit-test start=$SECONDS
+local t0; t0=$(date +%s%3N)
 for i in $(seq 1 "$BURST"); do
   [ -e "$W/stop-$TAG" ] && { echo "stopped at iteration $i ($W/stop-$TAG)"; break; }
+  if [ -n "${PACE_MS:-}" ]; then  # iteration i starts at t0 + (i-1)*PACE_MS, or at once when late
+    local wait=$(( t0 + (i - 1) * PACE_MS - $(date +%s%3N) ))
+    (( wait > 0 )) && sleep "$(printf '%d.%03d' $((wait / 1000)) $((wait % 1000)))"
+  fi
   local n=$TAG-$i codes=""
   codes+=$(api "$T_ALICE" POST /api/v1/namespaces/$ns/configmaps "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"$n\"},\"data\":{\"payload\":\"$(blob 800)\"}}")
   codes+=$(api "$T_ALICE" PATCH /api/v1/namespaces/$ns/configmaps/$n '{"data":{"patched":"true"}}' application/merge-patch+json)
