@@ -73,7 +73,9 @@ func (t *tailer) modelLocked() fileModel {
 			}
 			continue
 		}
-		if _, ok := sizes[e.stamp]; !ok && e.size > 0 {
+		if len(t.st.backupSizes) == 0 && e.size > 0 {
+			// Backups gone from disk are older: measured only when none
+			// is left.
 			sizes[e.stamp] = e.size
 		}
 		if e.firstTime != "" {
