@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,12 +44,15 @@ type Buffer struct {
 	// it guards wbuf and the writing of the active segment.
 	appendSem chan struct{}
 	wbuf      []byte
+	epoch     uint32 // of the newest segment; guarded by appendSem (and Open)
 
 	mu         sync.Mutex
 	segs       []*segment // by base; the last one is active
 	head       Position
 	headSeq    uint64
 	diskBytes  int64
+	spares     []spareFile // recycled segment files waiting for reuse, oldest first
+	spareBytes int64
 	cursors    map[string]*Cursor
 	names      []string      // cursor names, sorted
 	notify     chan struct{} // closed when records were appended
@@ -79,6 +84,18 @@ type Buffer struct {
 	closeErr  error
 }
 
+// spareFile is a segment file every cursor was done with, kept (renamed
+// to <base>.free) to be reused as a later segment.
+type spareFile struct {
+	path  string
+	bytes int64
+}
+
+// maxSpares is how many spare segment files a buffer keeps. One is enough
+// while the outputs keep up (each roll reuses the segment the previous
+// roll freed); the second absorbs outputs committing in bursts.
+const maxSpares = 2
+
 type corruptKey struct {
 	seg Position
 	off int64
@@ -90,7 +107,7 @@ type durable struct {
 	fn  func()
 }
 
-// MaxRecordBytes is the largest payload Append accepts: SegmentBytes - 40.
+// MaxRecordBytes is the largest payload Append accepts: SegmentBytes - 52.
 func (b *Buffer) MaxRecordBytes() int { return int(b.maxRecord) }
 
 // Append writes records, in order, as one group: one write syscall when they
@@ -184,9 +201,18 @@ func (b *Buffer) reserve(ctx context.Context, chunk int64) error {
 			b.mu.Unlock()
 			return err
 		}
-		if b.diskBytes+need <= b.opts.MaxBytes || len(b.segs) == 1 {
+		if b.diskBytes+b.spareBytes+need <= b.opts.MaxBytes || len(b.segs) == 1 && len(b.spares) == 0 {
 			b.mu.Unlock()
 			return nil
+		}
+		if len(b.spares) > 0 {
+			// Spare files go first: they hold nothing.
+			sp := b.spares[0]
+			b.spares = b.spares[1:]
+			b.spareBytes -= sp.bytes
+			b.mu.Unlock()
+			b.removeFile(sp.path)
+			continue
 		}
 		if b.opts.WhenFull == FullDropOldest {
 			dead := b.dropOldestLocked()
@@ -259,7 +285,7 @@ func (b *Buffer) write(records [][]byte) error {
 	count := 0
 	for _, r := range records {
 		rl := int64(recHeaderSize + len(r))
-		full := size+int64(len(buf))+rl > b.opts.SegmentBytes && size+int64(len(buf)) > segHeaderSize
+		full := size+int64(len(buf))+rl > b.opts.SegmentBytes && size+int64(len(buf)) > active.hdr
 		if full || len(buf) >= 4<<20 {
 			if err := b.flush(active, size, buf, count); err != nil {
 				return err
@@ -272,9 +298,9 @@ func (b *Buffer) write(records [][]byte) error {
 			if active, err = b.roll(active); err != nil {
 				return err
 			}
-			size = segHeaderSize
+			size = active.hdr
 		}
-		buf = appendRecord(buf, r)
+		buf = appendRecord(buf, r, active.fr.epoch)
 		count++
 	}
 	err := b.flush(active, size, buf, count)
@@ -302,7 +328,10 @@ func (b *Buffer) flush(active *segment, off int64, buf []byte, count int) error 
 	active.end += Position(len(buf))
 	b.head = active.end
 	b.headSeq += uint64(count)
-	b.diskBytes += int64(len(buf))
+	if grown := off + int64(len(buf)) - active.disk; grown > 0 {
+		active.disk += grown
+		b.diskBytes += grown
+	}
 	if b.notifyUsed {
 		close(b.notify)
 		b.notify = make(chan struct{})
@@ -327,17 +356,77 @@ func (b *Buffer) roll(old *segment) (*segment, error) {
 	b.mu.Lock()
 	head, headSeq := b.head, b.headSeq
 	b.mu.Unlock()
-	s, err := createSegment(b.opts.Dir, head, headSeq, durableFS)
+	s, err := b.startSegment(head, headSeq)
 	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	b.segs = append(b.segs, s)
-	b.diskBytes += segHeaderSize
+	b.diskBytes += s.disk
 	dead := b.collectLocked()
 	b.mu.Unlock()
 	b.removeSegments(dead)
 	return s, nil
+}
+
+// startSegment starts a segment at base with the next epoch, in a spare
+// file when there is one, else in a new file. The caller holds appendSem
+// (or is Open); the segment is not on the list yet.
+func (b *Buffer) startSegment(base Position, baseSeq uint64) (*segment, error) {
+	durableFS := b.opts.Fsync != FsyncNever
+	b.epoch++
+	h := segHeader{version: segVersion, base: base, baseSeq: baseSeq, epoch: b.epoch}
+	b.mu.Lock()
+	var sp *spareFile
+	if n := len(b.spares); n > 0 {
+		sp = &b.spares[n-1]
+		b.spares = b.spares[:n-1]
+		b.spareBytes -= sp.bytes
+	}
+	b.mu.Unlock()
+	if sp != nil {
+		h.flags = segFlagRecycled
+		s, err := reuseSpare(b, sp.path, h, durableFS)
+		if err == nil {
+			return s, nil
+		}
+		b.log.Warn("buffer: cannot reuse a spare segment file; deleting it and creating a new one", "err", err)
+		b.removeFile(sp.path)
+		h.flags = 0
+	}
+	return createSegment(b, h, durableFS)
+}
+
+// recycle keeps the file of a dead segment, its last reference gone, as a
+// spare (renamed to <base>.free) or deletes it when there are enough.
+func (b *Buffer) recycle(s *segment) {
+	b.mu.Lock()
+	room := len(b.spares) < maxSpares && b.failErr == nil
+	b.mu.Unlock()
+	path := s.path
+	if room {
+		sp := filepath.Join(b.opts.Dir, strings.TrimSuffix(filepath.Base(s.path), segSuffix)+spareSuffix)
+		if err := os.Rename(s.path, sp); err != nil {
+			b.log.Warn("buffer: cannot keep a segment file for reuse; deleting it", "segment", s.path, "err", err)
+		} else {
+			path = sp
+			b.mu.Lock()
+			if len(b.spares) < maxSpares {
+				b.spares = append(b.spares, spareFile{path: sp, bytes: s.disk})
+				b.spareBytes += s.disk
+				b.mu.Unlock()
+				return
+			}
+			b.mu.Unlock()
+		}
+	}
+	b.removeFile(path)
+}
+
+func (b *Buffer) removeFile(path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		b.log.Error("delete buffer segment", "segment", path, "err", err)
+	}
 }
 
 // fail makes every later Append fail with err: after a failed fsync or an
@@ -388,7 +477,7 @@ func (b *Buffer) cutLocked(n int) []*segment {
 	copy(dead, b.segs[:n])
 	b.segs = append(b.segs[:0], b.segs[n:]...)
 	for _, s := range dead {
-		b.diskBytes -= s.size()
+		b.diskBytes -= s.disk
 	}
 	close(b.space)
 	b.space = make(chan struct{})
@@ -419,16 +508,11 @@ func (b *Buffer) dropOldestLocked() []*segment {
 	return b.cutLocked(1)
 }
 
-// removeSegments deletes the files of segments taken off the list.
+// removeSegments lets go of segments taken off the list: each file is
+// recycled or deleted once its last reader is done with it.
 func (b *Buffer) removeSegments(dead []*segment) {
 	for _, s := range dead {
-		if s.refs.Load() > 1 {
-			// A reader holds it: open the file before it goes away.
-			_, _ = s.file()
-		}
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			b.log.Error("delete buffer segment", "segment", s.path, "err", err)
-		}
+		s.dead.Store(true)
 		s.release()
 	}
 }

@@ -14,8 +14,11 @@ import (
 
 // Record is one record returned by Cursor.Next.
 type Record struct {
-	// Data is the payload. It stays valid (and unshared) after later Next
-	// calls; the records of one Next call share one allocation.
+	// Data is the payload: a view into the cursor's read buffer (with its
+	// capacity clipped to its length), not a copy. It stays valid, and is
+	// not changed by later Next calls, until the cursor is committed at or
+	// past End (see the package documentation, "Record lifetime"). It must
+	// not be written to.
 	Data []byte
 	// End is the position right after the record: Commit(End) marks it and
 	// every record before it delivered.
@@ -39,6 +42,7 @@ type Cursor struct {
 	ringHead     int
 	gen          uint64 // bumped by Rewind
 	taken        bool
+	acked        Position // highest position passed to Commit: views before it are released
 
 	// Owned by Next.
 	nextMu sync.Mutex
@@ -130,7 +134,7 @@ func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, 
 				return nil, ErrClosed
 			}
 		}
-		start, gen := c.read, c.gen
+		start, gen, acked := c.read, c.gen, c.acked
 		pos, seq := c.read, c.readSeq
 		s := b.segmentForLocked(pos)
 		if pos <= s.base {
@@ -147,6 +151,7 @@ func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, 
 		if old != nil {
 			old.release()
 		}
+		c.win.release(acked)
 
 		recs, end, endSeq, err := c.readFrom(s, pos, seq, limit, maxRecords, maxBytes)
 		if err != nil {
@@ -180,11 +185,6 @@ func (c *Cursor) readFrom(s *segment, pos Position, seq uint64, limit Position, 
 	if w.f != f {
 		w.reset(f)
 	}
-	if want := min(maxBytes, 16<<20) + readAhead; cap(w.buf) < want {
-		nb := make([]byte, want)
-		w.n = copy(nb, w.buf[:w.n])
-		w.buf = nb
-	}
 	o, lim := s.fileOff(pos), s.fileOff(limit)
 	spans := c.spans[:0]
 	var total int64
@@ -193,13 +193,14 @@ func (c *Cursor) readFrom(s *segment, pos Position, seq uint64, limit Position, 
 		if len(spans) == 0 {
 			keep = o
 		}
-		n, ok, err := recordAt(w, keep, o, lim)
+		n, st, err := recordAt(w, s.fr, keep, o, lim)
 		if errors.Is(err, errWindowFull) {
 			break
 		}
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, 0, 0, fmt.Errorf("cursor %q: %w", c.name, err)
 		}
+		ok := st == recValid // a stale record before limit is corruption
 		if ok && len(spans) > 0 && total+n > int64(maxBytes) {
 			break
 		}
@@ -209,7 +210,7 @@ func (c *Cursor) readFrom(s *segment, pos Position, seq uint64, limit Position, 
 			}
 			next := lim // io.ErrUnexpectedEOF: the file ends early
 			if err == nil {
-				if next, err = resync(w, o, lim); err != nil {
+				if next, _, err = resync(w, s.fr, o, lim, false); err != nil {
 					return nil, 0, 0, fmt.Errorf("cursor %q: %w", c.name, err)
 				}
 			}
@@ -217,24 +218,23 @@ func (c *Cursor) readFrom(s *segment, pos Position, seq uint64, limit Position, 
 			o = next
 			continue
 		}
-		spans = append(spans, span{off: o + recHeaderSize, n: n})
+		spans = append(spans, span{off: o + s.fr.hdr, n: n})
 		total += n
-		o += recHeaderSize + n
+		o += s.fr.hdr + n
 		seq++
 	}
 	c.spans = spans
 	if len(spans) == 0 {
 		return nil, s.posAt(o), seq, nil
 	}
-	block := make([]byte, total)
+	// Views into the window: it keeps these bytes until Commit passes them.
 	recs := make([]Record, len(spans))
-	var at int64
 	for i, sp := range spans {
-		d := block[at : at+sp.n : at+sp.n]
-		copy(d, w.buf[sp.off-w.off:])
-		recs[i] = Record{Data: d, End: s.posAt(sp.off + sp.n)}
-		at += sp.n
+		from, to := sp.off-w.off, sp.off-w.off+sp.n
+		recs[i] = Record{Data: w.buf[from:to:to], End: s.posAt(sp.off + sp.n)}
 	}
+	last := spans[len(spans)-1]
+	w.pin(last.off+last.n, recs[len(recs)-1].End)
 	return recs, s.posAt(o), seq, nil
 }
 
@@ -265,6 +265,7 @@ func (c *Cursor) Commit(pos Position) error {
 		return ErrClosed
 	}
 	if pos <= c.committed {
+		c.acked = max(c.acked, pos)
 		b.mu.Unlock()
 		return nil
 	}
@@ -278,6 +279,7 @@ func (c *Cursor) Commit(pos Position) error {
 		return fmt.Errorf("commit %d on cursor %q, not the end of a record it read: %w", pos, c.name, ErrInvalidPosition)
 	}
 	c.moveToLocked(pos, seq)
+	c.acked = max(c.acked, pos)
 	b.mu.Unlock()
 
 	always := b.opts.Fsync == FsyncAlways

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Position is a logical byte offset across the whole log (see the package
@@ -17,12 +18,22 @@ import (
 type Position uint64
 
 const (
-	segMagic      = "KTRLWAL\x00"
-	segVersion    = 1
-	segHeaderSize = 32
-	recHeaderSize = 8
-	segSuffix     = ".seg"
-	segNameDigits = 20
+	segMagic = "KTRLWAL\x00"
+	// segVersion is the format this agent writes; segVersion1 segments
+	// (written before recycled segments existed) are still read.
+	segVersion     = 2
+	segVersion1    = 1
+	segHeaderSize  = 40 // version 2
+	segHeader1Size = 32 // version 1
+	recHeaderSize  = 12 // version 2: length, epoch, CRC
+	recHeader1Size = 8  // version 1: length, CRC
+	segSuffix      = ".seg"
+	spareSuffix    = ".free"
+	segNameDigits  = 20
+
+	// segFlagRecycled marks a segment file that held records of earlier
+	// epochs: bytes past its records are stale, not a torn write.
+	segFlagRecycled = 1
 
 	curMagic      = "KTRLCUR\x00"
 	curVersion    = 1
@@ -42,8 +53,32 @@ func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // segHeader is the decoded header of a segment file.
 type segHeader struct {
+	version uint32
 	base    Position
 	baseSeq uint64
+	epoch   uint32 // 0 for version 1
+	flags   uint32
+}
+
+// framing is how a segment frames its records.
+type framing struct {
+	hdr    int64  // header bytes before each payload: recHeaderSize or recHeader1Size
+	epoch  uint32 // version 2: the epoch every valid record of the segment carries
+	legacy bool   // version 1: no epoch, the CRC covers the payload only
+}
+
+func (h segHeader) framing() framing {
+	if h.version == segVersion1 {
+		return framing{hdr: recHeader1Size, legacy: true}
+	}
+	return framing{hdr: recHeaderSize, epoch: h.epoch}
+}
+
+func (h segHeader) size() int64 {
+	if h.version == segVersion1 {
+		return segHeader1Size
+	}
+	return segHeaderSize
 }
 
 func encodeSegHeader(h segHeader) []byte {
@@ -52,31 +87,48 @@ func encodeSegHeader(h segHeader) []byte {
 	binary.LittleEndian.PutUint32(b[8:], segVersion)
 	binary.LittleEndian.PutUint64(b[16:], uint64(h.base))
 	binary.LittleEndian.PutUint64(b[24:], h.baseSeq)
+	binary.LittleEndian.PutUint32(b[32:], h.epoch)
+	binary.LittleEndian.PutUint32(b[36:], h.flags)
 	binary.LittleEndian.PutUint32(b[12:], segHeaderSum(b))
 	return b
 }
 
 func segHeaderSum(b []byte) uint32 {
-	return crc32.Update(checksum(b[:12]), castagnoli, b[16:segHeaderSize])
+	return crc32.Update(checksum(b[:12]), castagnoli, b[16:])
 }
 
+// decodeSegHeader decodes the header at the start of b, which holds at
+// least segHeaderSize bytes of the file (or the whole file if shorter).
 func decodeSegHeader(b []byte) (segHeader, error) {
-	if len(b) < segHeaderSize {
+	if len(b) < segHeader1Size {
 		return segHeader{}, fmt.Errorf("header is %d bytes, want %d", len(b), segHeaderSize)
 	}
 	if string(b[:8]) != segMagic {
 		return segHeader{}, errors.New("not a kubetrail buffer segment (bad magic)")
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != segVersion {
-		return segHeader{}, fmt.Errorf("unsupported segment version %d (this agent reads version %d)", v, segVersion)
+	h := segHeader{version: binary.LittleEndian.Uint32(b[8:])}
+	switch h.version {
+	case segVersion1:
+		b = b[:segHeader1Size]
+	case segVersion:
+		if len(b) < segHeaderSize {
+			return segHeader{}, fmt.Errorf("header is %d bytes, want %d", len(b), segHeaderSize)
+		}
+		b = b[:segHeaderSize]
+		h.epoch = binary.LittleEndian.Uint32(b[32:])
+		h.flags = binary.LittleEndian.Uint32(b[36:])
+		if h.epoch == 0 {
+			return segHeader{}, errors.New("segment header has epoch 0")
+		}
+	default:
+		return segHeader{}, fmt.Errorf("unsupported segment version %d (this agent reads versions %d and %d; was the buffer written by a newer agent?)", h.version, segVersion1, segVersion)
 	}
 	if binary.LittleEndian.Uint32(b[12:]) != segHeaderSum(b) {
 		return segHeader{}, errors.New("segment header checksum mismatch")
 	}
-	return segHeader{
-		base:    Position(binary.LittleEndian.Uint64(b[16:])),
-		baseSeq: binary.LittleEndian.Uint64(b[24:]),
-	}, nil
+	h.base = Position(binary.LittleEndian.Uint64(b[16:]))
+	h.baseSeq = binary.LittleEndian.Uint64(b[24:])
+	return h, nil
 }
 
 func segName(base Position) string {
@@ -84,7 +136,11 @@ func segName(base Position) string {
 }
 
 func parseSegName(name string) (Position, bool) {
-	digits, ok := strings.CutSuffix(name, segSuffix)
+	return parseBaseName(name, segSuffix)
+}
+
+func parseBaseName(name, suffix string) (Position, bool) {
+	digits, ok := strings.CutSuffix(name, suffix)
 	if !ok || len(digits) != segNameDigits {
 		return 0, false
 	}
@@ -92,13 +148,20 @@ func parseSegName(name string) (Position, bool) {
 	return Position(v), err == nil
 }
 
-// appendRecord appends the framed record to dst.
-func appendRecord(dst, payload []byte) []byte {
+// appendRecord appends the framed record (version 2, the given epoch) to dst.
+func appendRecord(dst, payload []byte, epoch uint32) []byte {
 	var h [recHeaderSize]byte
 	binary.LittleEndian.PutUint32(h[:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(h[4:], checksum(payload))
+	binary.LittleEndian.PutUint32(h[4:], epoch)
+	binary.LittleEndian.PutUint32(h[8:], recordSum(h[:8], payload))
 	dst = append(dst, h[:]...)
 	return append(dst, payload...)
+}
+
+// recordSum is the CRC of a version 2 record: its length and epoch, then
+// its payload.
+func recordSum(lenEpoch, payload []byte) uint32 {
+	return crc32.Update(checksum(lenEpoch), castagnoli, payload)
 }
 
 // cursorState is the content of a cursor file.
@@ -165,15 +228,127 @@ var errWindowFull = errors.New("read window full")
 // window is a read-ahead buffer over one file: buf[:n] holds the bytes at
 // file offsets [off, off+n). Reads are large preads bounded by a limit, so
 // bytes past a segment's published end are never read.
+//
+// A cursor hands out views into buf (see Record). While views are out
+// (pinned > 0), the bytes buf[:pinned] must not change: the window then
+// moves to another chunk instead of compacting or refilling this one, and
+// the old chunk waits in retired until the cursor is told (release) that
+// every record in it was committed. Bytes are only ever appended past n to
+// a pinned chunk, which leaves the views alone.
 type window struct {
 	f   *os.File
 	buf []byte
 	off int64
 	n   int
+
+	pinned  int      // buf[:pinned] holds views handed out; 0: none
+	pinEnd  Position // the highest End among them
+	retired []chunk  // earlier chunks with views handed out
+	free    [][]byte // released chunks of chunkBytes, for reuse
 }
 
+// chunk is a retired read buffer and the End of the last record handed out
+// from it.
+type chunk struct {
+	buf []byte
+	end Position
+}
+
+const (
+	// chunkBytes is the size of a cursor's read chunk; a chunk grows only
+	// to hold one record larger than that.
+	chunkBytes = 1 << 20
+	// maxFreeChunks bounds the released chunks a cursor keeps for reuse.
+	maxFreeChunks = 2
+)
+
+// poisonReleased makes release overwrite a chunk's bytes when it is
+// released, so that a view used after its record was committed reads
+// garbage instead of silently reading the next records' bytes. It is on in
+// every test binary (the pipeline's and the outputs' tests included) and
+// off in the agent.
+var poisonReleased = testing.Testing()
+
+// poisonByte fills released chunks under poisonReleased.
+const poisonByte = 0xDB
+
 func (w *window) reset(f *os.File) {
+	if w.pinned > 0 {
+		w.retire()
+	}
 	w.f, w.off, w.n = f, 0, 0
+}
+
+// retire moves the pinned current chunk to the retired list; the window
+// has no buffer afterwards.
+func (w *window) retire() {
+	w.retired = append(w.retired, chunk{buf: w.buf, end: w.pinEnd})
+	w.buf, w.off, w.n, w.pinned, w.pinEnd = nil, 0, 0, 0, 0
+}
+
+// pin records that the bytes up to file offset to were handed out as
+// views, the last one ending at position end.
+func (w *window) pin(to int64, end Position) {
+	w.pinned = max(w.pinned, int(to-w.off))
+	w.pinEnd = max(w.pinEnd, end)
+}
+
+// release frees the chunks whose views all end at or before acked (the
+// highest position a cursor was committed to by its caller).
+func (w *window) release(acked Position) {
+	if w.pinned > 0 && w.pinEnd <= acked {
+		w.pinned, w.pinEnd = 0, 0
+	}
+	kept := w.retired[:0]
+	for _, c := range w.retired {
+		if c.end > acked {
+			kept = append(kept, c)
+			continue
+		}
+		if poisonReleased {
+			poison(c.buf[:cap(c.buf)])
+		}
+		if cap(c.buf) == chunkBytes && len(w.free) < maxFreeChunks {
+			w.free = append(w.free, c.buf[:cap(c.buf)])
+		}
+	}
+	clear(w.retired[len(kept):])
+	w.retired = kept
+}
+
+// poison overwrites b in a plain loop, which the race detector sees as
+// writes.
+func poison(b []byte) {
+	for i := range b {
+		b[i] = poisonByte
+	}
+}
+
+// drop lets go of the current buffer: retired when views into it are out,
+// else kept for reuse when it has the standard size.
+func (w *window) drop() {
+	switch {
+	case w.pinned > 0:
+		w.retire()
+	case cap(w.buf) == chunkBytes && len(w.free) < maxFreeChunks:
+		w.free = append(w.free, w.buf[:cap(w.buf)])
+	}
+	w.buf, w.off, w.n = nil, 0, 0
+}
+
+// take returns an empty buffer of at least need bytes (chunkBytes at
+// least), reusing a free chunk when one is big enough.
+func (w *window) take(need int64) []byte {
+	if need <= chunkBytes {
+		if k := len(w.free); k > 0 {
+			b := w.free[k-1]
+			w.free[k-1] = nil
+			w.free = w.free[:k-1]
+			return b
+		}
+		return make([]byte, chunkBytes)
+	}
+	return make([]byte, need+readAhead)
 }
 
 // ensure returns the file bytes [from, to), to <= limit. Bytes at offsets >=
@@ -185,21 +360,27 @@ func (w *window) ensure(keep, from, to, limit int64, grow bool) ([]byte, error) 
 	if from >= w.off && to <= w.off+int64(w.n) {
 		return w.buf[from-w.off : to-w.off], nil
 	}
-	switch {
-	case keep < w.off || keep >= w.off+int64(w.n):
-		w.off, w.n = keep, 0
-	case keep > w.off:
-		k := int(keep - w.off)
-		w.n = copy(w.buf[:cap(w.buf)], w.buf[k:w.n])
-		w.off = keep
-	}
-	if need := to - w.off; need > int64(cap(w.buf)) {
-		if !grow {
+	need := to - keep
+	if keep != w.off || need > int64(cap(w.buf)) {
+		// The kept bytes [keep, off+n) move to the start of a buffer: this
+		// one unless views into it are out or it is too small.
+		if need > int64(cap(w.buf)) && !grow && w.buf != nil {
 			return nil, errWindowFull
 		}
-		nb := make([]byte, need+readAhead)
-		copy(nb, w.buf[:w.n])
-		w.buf = nb
+		k, kept := 0, 0
+		if keep >= w.off && keep < w.off+int64(w.n) {
+			k = int(keep - w.off)
+			kept = w.n - k
+		}
+		dst, moved := w.buf[:cap(w.buf)], false
+		if w.pinned > 0 || need > int64(cap(w.buf)) {
+			dst, moved = w.take(need), true
+		}
+		kept = copy(dst, w.buf[k:k+kept])
+		if moved {
+			w.drop()
+		}
+		w.buf, w.off, w.n = dst, keep, kept
 	}
 	w.buf = w.buf[:cap(w.buf)]
 	end := min(w.off+int64(len(w.buf)), limit)
@@ -219,44 +400,70 @@ func (w *window) ensure(keep, from, to, limit int64, grow bool) ([]byte, error) 
 	return w.buf[from-w.off : to-w.off], nil
 }
 
-// recordAt reports whether a valid record starts at file offset o, with the
-// data ending at limit, and returns its payload length. Errors are I/O
+// recState is what recordAt found at an offset.
+type recState int
+
+const (
+	recBad   recState = iota // no valid record
+	recValid                 // a record of the segment's epoch
+	// recStale is a well-formed record of another epoch: left from an
+	// earlier use of a recycled segment file.
+	recStale
+)
+
+// recordAt reports what starts at file offset o, with the data ending at
+// limit, and the payload length of a valid or stale record. Errors are I/O
 // errors, io.ErrUnexpectedEOF (file shorter than limit) and errWindowFull.
-func recordAt(w *window, keep, o, limit int64) (int64, bool, error) {
-	if limit-o <= recHeaderSize {
-		return 0, false, nil
+func recordAt(w *window, fr framing, keep, o, limit int64) (int64, recState, error) {
+	if limit-o <= fr.hdr {
+		return 0, recBad, nil
 	}
 	grow := keep == o
-	h, err := w.ensure(keep, o, o+recHeaderSize, limit, grow)
+	h, err := w.ensure(keep, o, o+fr.hdr, limit, grow)
 	if err != nil {
-		return 0, false, err
+		return 0, recBad, err
 	}
 	n := int64(binary.LittleEndian.Uint32(h))
-	sum := binary.LittleEndian.Uint32(h[4:])
-	if n == 0 || n > limit-o-recHeaderSize {
-		return 0, false, nil
+	if n == 0 || n > limit-o-fr.hdr {
+		return 0, recBad, nil
 	}
-	p, err := w.ensure(keep, o+recHeaderSize, o+recHeaderSize+n, limit, grow)
+	var lenEpoch [8]byte // h is a view the next ensure may move
+	copy(lenEpoch[:], h)
+	sum := binary.LittleEndian.Uint32(h[fr.hdr-4:])
+	p, err := w.ensure(keep, o+fr.hdr, o+fr.hdr+n, limit, grow)
 	if err != nil {
-		return 0, false, err
+		return 0, recBad, err
 	}
-	return n, checksum(p) == sum, nil
+	if fr.legacy {
+		if checksum(p) != sum {
+			return 0, recBad, nil
+		}
+		return n, recValid, nil
+	}
+	if recordSum(lenEpoch[:], p) != sum {
+		return 0, recBad, nil
+	}
+	if binary.LittleEndian.Uint32(lenEpoch[4:]) != fr.epoch {
+		return n, recStale, nil
+	}
+	return n, recValid, nil
 }
 
 // resync returns the offset of the first valid record after from and before
-// limit, or limit when there is none.
-func resync(w *window, from, limit int64) (int64, error) {
-	for o := from + 1; o+recHeaderSize < limit; o++ {
-		_, ok, err := recordAt(w, o, o, limit)
+// limit, or limit when there is none. With stale set it stops at a stale
+// record too, and says which it found.
+func resync(w *window, fr framing, from, limit int64, stale bool) (int64, recState, error) {
+	for o := from + 1; o+fr.hdr < limit; o++ {
+		_, st, err := recordAt(w, fr, o, o, limit)
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return limit, nil
+			return limit, recBad, nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, recBad, err
 		}
-		if ok {
-			return o, nil
+		if st == recValid || stale && st == recStale {
+			return o, st, nil
 		}
 	}
-	return limit, nil
+	return limit, recBad, nil
 }

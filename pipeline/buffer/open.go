@@ -71,6 +71,7 @@ func (b *Buffer) load() error {
 		return fmt.Errorf("read buffer directory: %w", err)
 	}
 	var bases []Position
+	var spares []string
 	cursorFiles := map[string]string{}
 	for _, e := range entries {
 		name := e.Name()
@@ -82,11 +83,16 @@ func (b *Buffer) load() error {
 		}
 		if base, ok := parseSegName(name); ok {
 			bases = append(bases, base)
+		} else if _, ok := parseBaseName(name, spareSuffix); ok {
+			spares = append(spares, filepath.Join(dir, name))
 		} else if cn, ok := parseCursorFileName(name); ok {
 			cursorFiles[cn] = filepath.Join(dir, name)
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	if err := b.loadSpares(spares); err != nil {
+		return err
+	}
 	if err := b.loadSegments(bases); err != nil {
 		return err
 	}
@@ -97,6 +103,39 @@ func (b *Buffer) load() error {
 	return nil
 }
 
+// loadSpares keeps up to maxSpares spare files and raises b.epoch to the
+// highest epoch their headers hold: a file's stale records all have an
+// epoch at or below its header's, and a new epoch must match none of them.
+// A spare whose header cannot be read is deleted.
+func (b *Buffer) loadSpares(paths []string) error {
+	sort.Strings(paths)
+	for _, path := range paths {
+		h, size, err := readSpare(path)
+		if err != nil || len(b.spares) == maxSpares {
+			if err != nil {
+				b.log.Info("buffer: deleting a spare segment file whose header cannot be read", "file", path, "err", err)
+			}
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("remove spare segment file: %w", err)
+			}
+			continue
+		}
+		b.epoch = max(b.epoch, h.epoch)
+		b.spares = append(b.spares, spareFile{path: path, bytes: size})
+		b.spareBytes += size
+	}
+	return nil
+}
+
+func readSpare(path string) (segHeader, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return segHeader{}, 0, err
+	}
+	defer f.Close()
+	return readSegHeader(f)
+}
+
 func (b *Buffer) loadSegments(bases []Position) error {
 	dir := b.opts.Dir
 	// A crash right after a segment was created can leave it without a
@@ -104,7 +143,7 @@ func (b *Buffer) loadSegments(bases []Position) error {
 	for len(bases) > 0 {
 		last := bases[len(bases)-1]
 		path := filepath.Join(dir, segName(last))
-		s, err := openSegment(path, last, true)
+		s, err := openSegment(b, path, last, true)
 		if errors.Is(err, errTornHeader) {
 			b.log.Warn("buffer: removing segment with a torn header (crash while it was created)", "segment", path)
 			if err := os.Remove(path); err != nil {
@@ -118,7 +157,7 @@ func (b *Buffer) loadSegments(bases []Position) error {
 		}
 		for _, base := range bases[:len(bases)-1] {
 			p := filepath.Join(dir, segName(base))
-			ss, err := openSegment(p, base, false)
+			ss, err := openSegment(b, p, base, false)
 			if err != nil {
 				s.release()
 				for _, o := range b.segs {
@@ -132,8 +171,11 @@ func (b *Buffer) loadSegments(bases []Position) error {
 		b.segs = append(b.segs, s)
 		break
 	}
+	for _, s := range b.segs {
+		b.epoch = max(b.epoch, s.fr.epoch)
+	}
 	if len(b.segs) == 0 {
-		s, err := createSegment(dir, 0, 0, b.opts.Fsync != FsyncNever)
+		s, err := b.startSegment(0, 0)
 		if err != nil {
 			return err
 		}
@@ -142,8 +184,12 @@ func (b *Buffer) loadSegments(bases []Position) error {
 	for i := 0; i+1 < len(b.segs); i++ {
 		s, next := b.segs[i], b.segs[i+1]
 		if s.end > next.base {
-			b.log.Warn("buffer: segment overlaps the next one; ignoring its extra bytes",
-				"segment", s.path, "end", s.end, "next_base", next.base)
+			// A recycled file is longer than its records: its end is
+			// where the next segment starts.
+			if !s.recycled {
+				b.log.Warn("buffer: segment overlaps the next one; ignoring its extra bytes",
+					"segment", s.path, "end", s.end, "next_base", next.base)
+			}
 			s.end = next.base
 		}
 	}
@@ -154,7 +200,19 @@ func (b *Buffer) loadSegments(bases []Position) error {
 	}
 	b.head, b.headSeq = active.end, active.baseSeq+count
 	for _, s := range b.segs {
-		b.diskBytes += s.size()
+		b.diskBytes += s.disk
+	}
+	if active.fr.legacy {
+		// Written by an agent before version 2: its records stay readable
+		// where they are, and new ones go to a version 2 segment.
+		s, err := b.startSegment(b.head, b.headSeq)
+		if err != nil {
+			return err
+		}
+		b.segs = append(b.segs, s)
+		b.diskBytes += s.disk
+		b.log.Info("buffer: upgraded to segment format version 2; older segments are read as they are",
+			"dir", b.opts.Dir, "old_segments", len(b.segs)-1)
 	}
 	return nil
 }
@@ -163,34 +221,45 @@ func unusable(path string, err error) error {
 	return fmt.Errorf("buffer segment %s is unusable: %w; move it away or delete it (its records are lost) and restart", path, err)
 }
 
-// recoverActive scans the active segment, skipping corrupt records and
-// truncating a torn tail, and returns its number of valid records.
+// recoverActive scans the active segment, skipping corrupt records, and
+// cuts it after its last record: a torn tail, or in a recycled file the
+// stale records of its earlier epochs. Recovery stops at the first record
+// of another epoch: records of this epoch past it (pages written back out
+// of order before a power loss) were never fsynced, so the input still
+// has them. It returns the number of valid records.
 func (b *Buffer) recoverActive(s *segment) (uint64, error) {
 	w := &window{}
 	w.reset(s.f)
 	limit := s.size()
 	var count uint64
-	for o := int64(segHeaderSize); o < limit; {
-		n, ok, err := recordAt(w, o, o, limit)
+	for o := s.hdr; o < limit; {
+		n, st, err := recordAt(w, s.fr, o, o, limit)
 		if err != nil {
 			return 0, fmt.Errorf("scan active segment: %w", err)
 		}
-		if ok {
-			o += recHeaderSize + n
+		if st == recValid {
+			o += s.fr.hdr + n
 			count++
 			continue
 		}
-		next, err := resync(w, o, limit)
-		if err != nil {
-			return 0, fmt.Errorf("scan active segment: %w", err)
+		next := o
+		if st == recBad {
+			if next, st, err = resync(w, s.fr, o, limit, true); err != nil {
+				return 0, fmt.Errorf("scan active segment: %w", err)
+			}
+			if st == recValid {
+				b.reportCorrupt(s, o, next, "open")
+				o = next
+				continue
+			}
 		}
-		if next < limit {
-			b.reportCorrupt(s, o, next, "open")
-			o = next
-			continue
+		if s.recycled && (st == recStale || o == s.hdr) {
+			b.log.Debug("buffer: end of the records of a recycled segment", "segment", s.path,
+				"from_byte", o, "to_byte", limit, "stale_record_at", next)
+		} else {
+			b.log.Warn("buffer: truncating torn tail of the active segment", "segment", s.path,
+				"from_byte", o, "to_byte", limit)
 		}
-		b.log.Warn("buffer: truncating torn tail of the active segment", "segment", s.path,
-			"from_byte", o, "to_byte", limit)
 		if err := s.f.Truncate(o); err != nil {
 			return 0, fmt.Errorf("truncate torn tail of segment %s at %d: %w", s.path, o, err)
 		}
@@ -200,6 +269,7 @@ func (b *Buffer) recoverActive(s *segment) (uint64, error) {
 			}
 		}
 		s.end = s.posAt(o)
+		s.disk = o
 		break
 	}
 	return count, nil

@@ -101,6 +101,15 @@ type Options struct {
 
 	// fsyncHook replaces (*os.File).Sync for data files in tests.
 	fsyncHook func(*os.File) error
+	// crashHook, in tests, is called at named points of multi-step file
+	// operations (to kill the process there).
+	crashHook func(point string)
+}
+
+func (o *Options) hook(point string) {
+	if o.crashHook != nil {
+		o.crashHook(point)
+	}
 }
 
 // withDefaults returns o with defaults filled in and validated.

@@ -198,6 +198,10 @@ type Stats struct {
 	Bytes    int64  // bytes of segment files on disk, headers included
 	Records  uint64 // records on disk (as written; corrupt ones included)
 	Segments int
+	// Spares are segment files kept for reuse; SpareBytes (their size)
+	// counts against Options.MaxBytes with Bytes.
+	Spares     int
+	SpareBytes int64
 	Oldest   Position // position of the oldest record on disk
 	Head     Position // position after the newest record
 	// Counters since Open.
@@ -223,6 +227,7 @@ func (b *Buffer) Stats() Stats {
 	defer b.mu.Unlock()
 	st := Stats{
 		Bytes: b.diskBytes, Segments: len(b.segs), Head: b.head, Oldest: b.head,
+		Spares: len(b.spares), SpareBytes: b.spareBytes,
 		Dropped: b.dropped.Load(), Corrupt: b.corruptCount.Load(), Fsyncs: b.fsyncs.Load(),
 		Cursors: make(map[string]CursorStats, len(b.cursors)),
 	}
