@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,10 @@ const (
 	crashEnvDir    = "KUBETRAIL_BUFFER_CRASH_DIR"
 	crashEnvPolicy = "KUBETRAIL_BUFFER_CRASH_POLICY"
 	crashEnvStart  = "KUBETRAIL_BUFFER_CRASH_START"
+	// crashEnvHook ("point:n") makes the child kill itself with SIGKILL
+	// the n-th time it reaches that point of a file operation; only cursor
+	// "out" exists then, so segment files are recycled.
+	crashEnvHook = "KUBETRAIL_BUFFER_CRASH_HOOK"
 	crashBatch     = 100 // records per Next of the child's reader
 )
 
@@ -40,7 +45,23 @@ func TestCrashChild(t *testing.T) {
 	}
 	start, err := strconv.Atoi(os.Getenv(crashEnvStart))
 	require.NoError(t, err)
-	b, err := Open(crashOptions(dir, FsyncPolicy(os.Getenv(crashEnvPolicy))))
+	opts := crashOptions(dir, FsyncPolicy(os.Getenv(crashEnvPolicy)))
+	if hook := os.Getenv(crashEnvHook); hook != "" {
+		opts.Cursors = []string{"out"}
+		k := strings.LastIndexByte(hook, ':')
+		point := hook[:k]
+		left, err := strconv.Atoi(hook[k+1:])
+		require.NoError(t, err)
+		opts.crashHook = func(p string) {
+			if p == point {
+				if left--; left == 0 {
+					_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					select {} // the signal is on its way
+				}
+			}
+		}
+	}
+	b, err := Open(opts)
 	require.NoError(t, err)
 	var outMu sync.Mutex
 	say := func(format string, args ...any) {
@@ -159,9 +180,16 @@ func readAvailable(t *testing.T, c *Cursor) []int {
 // record reported durable and committed (-1 if none).
 func runAndKill(t *testing.T, dir string, policy FsyncPolicy, start, prevCommit int, r *rand.Rand) (durable, committed int) {
 	t.Helper()
+	return runChild(t, dir, policy, "", start, prevCommit, r)
+}
+
+// runChild is runAndKill; with a hook the child kills itself there instead
+// (and the parent kills it only if it is still alive after making progress).
+func runChild(t *testing.T, dir string, policy FsyncPolicy, hook string, start, prevCommit int, r *rand.Rand) (durable, committed int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnvDir+"="+dir, crashEnvPolicy+"="+string(policy),
-		crashEnvStart+"="+strconv.Itoa(start))
+		crashEnvStart+"="+strconv.Itoa(start), crashEnvHook+"="+hook)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr strings.Builder
@@ -199,6 +227,22 @@ func runAndKill(t *testing.T, dir string, policy FsyncPolicy, start, prevCommit 
 			}
 		}
 	}()
+	if hook != "" {
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("child never reached %s\n%s", hook, stderr.String())
+		}
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "child: %s", stderr.String())
+		ws, ok := exit.Sys().(syscall.WaitStatus)
+		require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, "child killed itself at %s: %v\n%s", hook, err, stderr.String())
+		mu.Lock()
+		defer mu.Unlock()
+		return durable, committed
+	}
 	select {
 	case <-progress:
 	case <-done:
@@ -214,4 +258,52 @@ func runAndKill(t *testing.T, dir string, policy FsyncPolicy, start, prevCommit 
 	mu.Lock()
 	defer mu.Unlock()
 	return durable, committed
+}
+
+// TestCrashDuringSegmentReuse kills the child (cursor "out" only, so that
+// segment files are recycled) at each step of reusing a spare file: after
+// the new header is written, and after the rename (before the directory
+// fsync). Every durable record must survive, in order, and no stale record
+// of the file's earlier epoch may be read.
+func TestCrashDuringSegmentReuse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	opts := func(policy FsyncPolicy) Options {
+		o := crashOptions(dir, policy)
+		o.Cursors = []string{"out"}
+		return o
+	}
+	type round struct {
+		policy FsyncPolicy
+		hook   string
+	}
+	rounds := []round{
+		{FsyncAlways, "reuse:header:3"}, {FsyncInterval, "reuse:renamed:2"}, {FsyncNever, "reuse:header:4"},
+		{FsyncInterval, "reuse:header:1"}, {FsyncAlways, "reuse:renamed:5"}, {FsyncNever, "reuse:renamed:3"},
+	}
+	next, lastCommit := 0, -1
+	r := rand.New(rand.NewPCG(7, 7))
+	for i, rd := range rounds {
+		durable, committed := runChild(t, dir, rd.policy, rd.hook, next, lastCommit, r)
+		t.Logf("round %d (%s, %q): started at %d, durable up to %d, committed up to %d", i, rd.policy, rd.hook, next, durable, committed)
+		if committed >= 0 {
+			lastCommit = committed
+		}
+		b, err := Open(opts(rd.policy))
+		require.NoError(t, err, "round %d", i)
+		assert.Zero(t, b.Stats().Corrupt, "round %d", i)
+		out := readAvailable(t, mustCursorNoCleanup(t, b, "out"))
+		require.NotEmpty(t, out, "round %d: records past the last commit", i)
+		for k, n := range out {
+			require.Equal(t, out[0]+k, n, "round %d: in order, without gaps or stale records", i)
+		}
+		assert.GreaterOrEqual(t, out[0], lastCommit+1, "round %d: committed records are not delivered again", i)
+		assert.LessOrEqual(t, out[0], lastCommit+1+crashBatch, "round %d: at most one batch committed unreported", i)
+		last := out[len(out)-1]
+		assert.GreaterOrEqual(t, last, durable, "round %d: every durable record survived", i)
+		require.NoError(t, b.Close())
+		next = last + 1
+	}
 }

@@ -13,15 +13,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// recordStarts returns the file offsets of the records of an undamaged segment.
+// recordStarts returns the file offsets of the records of an undamaged
+// segment (those of its epoch: not the stale ones of a recycled file).
 func recordStarts(t *testing.T, path string) []int64 {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
+	h, err := decodeSegHeader(data)
+	require.NoError(t, err)
+	fr := h.framing()
 	var out []int64
-	for o := int64(segHeaderSize); o+recHeaderSize <= int64(len(data)); {
+	for o := h.size(); o+fr.hdr <= int64(len(data)); {
+		n := int64(binary.LittleEndian.Uint32(data[o:]))
+		if n == 0 || o+fr.hdr+n > int64(len(data)) {
+			break
+		}
+		if !fr.legacy && (binary.LittleEndian.Uint32(data[o+4:]) != fr.epoch ||
+			recordSum(data[o:o+8], data[o+fr.hdr:o+fr.hdr+n]) != binary.LittleEndian.Uint32(data[o+8:])) {
+			break
+		}
 		out = append(out, o)
-		o += recHeaderSize + int64(binary.LittleEndian.Uint32(data[o:]))
+		o += fr.hdr + n
 	}
 	return out
 }
@@ -117,7 +129,7 @@ func TestTornTail(t *testing.T) {
 func TestCorruptMiddleRecord(t *testing.T) {
 	type damage func(t *testing.T, path string, off int64)
 	payloadByte := func(t *testing.T, path string, off int64) { flipByte(t, path, off+recHeaderSize+3) }
-	crcByte := func(t *testing.T, path string, off int64) { flipByte(t, path, off+5) }
+	crcByte := func(t *testing.T, path string, off int64) { flipByte(t, path, off+9) }
 	impossibleLen := func(t *testing.T, path string, off int64) {
 		patchFile(t, path, off, []byte{0xf0, 0xff, 0xff, 0x7f})
 	}

@@ -138,9 +138,11 @@ func reuseSpare(b *Buffer, path string, h segHeader, durable bool) (*segment, er
 		b.opts.hook("reuse:header")
 		err = os.Rename(path, s.path)
 	}
-	if err == nil && durable {
+	if err == nil {
 		b.opts.hook("reuse:renamed")
-		err = syncDir(dir)
+		if durable {
+			err = syncDir(dir)
+		}
 	}
 	if err != nil {
 		_ = f.Close()
