@@ -26,7 +26,7 @@ const (
 	// the n-th time it reaches that point of a file operation; only cursor
 	// "out" exists then, so segment files are recycled.
 	crashEnvHook = "KUBETRAIL_BUFFER_CRASH_HOOK"
-	crashBatch     = 100 // records per Next of the child's reader
+	crashBatch   = 100 // records per Next of the child's reader
 )
 
 func crashOptions(dir string, policy FsyncPolicy) Options {

@@ -36,7 +36,9 @@ func inspectSegment(t *testing.T, path string) segInfo {
 	return segInfo{h: h, size: int64(len(data)), end: end, count: len(starts)}
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func spareFiles(t *testing.T, dir string) []string {
 	t.Helper()

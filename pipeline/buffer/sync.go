@@ -202,8 +202,8 @@ type Stats struct {
 	// counts against Options.MaxBytes with Bytes.
 	Spares     int
 	SpareBytes int64
-	Oldest   Position // position of the oldest record on disk
-	Head     Position // position after the newest record
+	Oldest     Position // position of the oldest record on disk
+	Head       Position // position after the newest record
 	// Counters since Open.
 	Dropped, Corrupt, Fsyncs uint64
 	// FullBlocks counts Appends that waited for space (when_full: block);
