@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -316,13 +317,21 @@ func (w *window) release(acked Position) {
 	w.retired = kept
 }
 
-// poison overwrites b in a plain loop, which the race detector sees as
-// writes.
+// poison overwrites b with poisonByte (with copy, which the race detector
+// sees as writes).
 func poison(b []byte) {
-	for i := range b {
-		b[i] = poisonByte
+	for len(b) > 0 {
+		b = b[copy(b, poisonSrc):]
 	}
 }
+
+// poisonSrc is chunkBytes of poisonByte in tests.
+var poisonSrc = func() []byte {
+	if !poisonReleased {
+		return nil
+	}
+	return bytes.Repeat([]byte{poisonByte}, chunkBytes)
+}()
 
 // drop lets go of the current buffer: retired when views into it are out,
 // else kept for reuse when it has the standard size.
@@ -361,9 +370,11 @@ func (w *window) ensure(keep, from, to, limit int64, grow bool) ([]byte, error) 
 		return w.buf[from-w.off : to-w.off], nil
 	}
 	need := to - keep
-	if keep != w.off || need > int64(cap(w.buf)) {
+	if keep < w.off || keep > w.off+int64(w.n) || to-w.off > int64(cap(w.buf)) {
 		// The kept bytes [keep, off+n) move to the start of a buffer: this
-		// one unless views into it are out or it is too small.
+		// one unless views into it are out or it is too small. (While
+		// there is room, reads go on after n: views stay where they are,
+		// and nothing is copied.)
 		if need > int64(cap(w.buf)) && !grow && w.buf != nil {
 			return nil, errWindowFull
 		}
