@@ -273,6 +273,11 @@ func (b *Buffer) usableLocked() error {
 	return nil
 }
 
+// maxKeptWriteBuf is the largest write buffer kept between appends: the
+// inputs append groups of about 1 MiB, and a multi-MiB line must not pin
+// its size for the rest of the process.
+const maxKeptWriteBuf = 2 << 20
+
 // write frames records into wbuf and writes them to the active segment,
 // rolling to a new segment when the active one would pass SegmentBytes.
 // The caller holds appendSem.
@@ -304,7 +309,7 @@ func (b *Buffer) write(records [][]byte) error {
 		count++
 	}
 	err := b.flush(active, size, buf, count)
-	if cap(buf) <= 8<<20 {
+	if cap(buf) <= maxKeptWriteBuf {
 		b.wbuf = buf[:0]
 	}
 	return err

@@ -357,7 +357,7 @@ func (w *window) take(need int64) []byte {
 		}
 		return make([]byte, chunkBytes)
 	}
-	return make([]byte, need+readAhead)
+	return make([]byte, (need+64<<10-1)&^(64<<10-1)) // one record: no read-ahead
 }
 
 // ensure returns the file bytes [from, to), to <= limit. Bytes at offsets >=
