@@ -21,7 +21,8 @@
 // unchanged until the cursor is committed at or past the record's End
 // (Commit(pos) with pos >= End, by whoever commits); Next never overwrites
 // or reuses a chunk holding a record handed out and not committed yet, and
-// Rewind does not release anything. After that commit the bytes may change
+// Rewind does not release anything (so a reader that rewinds again and
+// again without committing holds every chunk it read). After that commit the bytes may change
 // at any time (the chunk is reused), so a caller copies what it keeps
 // longer. The delivery loop holds at most max_in_flight+1 batches between
 // the committed and the read position, which bounds the chunks in use;
