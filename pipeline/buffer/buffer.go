@@ -305,6 +305,20 @@ func (b *Buffer) write(records [][]byte) error {
 			}
 			size = active.hdr
 		}
+		if len(r) >= directRecordBytes {
+			// Written from the caller's slice, not copied into wbuf.
+			if err := b.flush(active, size, buf, count); err != nil {
+				return err
+			}
+			size += int64(len(buf))
+			buf, count = buf[:0], 0
+			h := recordHeader(r, active.fr.epoch)
+			if err := b.flush(active, size, h[:], 1, r); err != nil {
+				return err
+			}
+			size += rl
+			continue
+		}
 		buf = appendRecord(buf, r, active.fr.epoch)
 		count++
 	}
@@ -315,25 +329,36 @@ func (b *Buffer) write(records [][]byte) error {
 	return err
 }
 
-// flush writes buf (count records) at offset off of the active segment and
-// publishes the new head. A failed write is cut off again; if even that
-// fails the buffer is marked failed.
-func (b *Buffer) flush(active *segment, off int64, buf []byte, count int) error {
+// directRecordBytes is the size from which a record is written from the
+// caller's slice (a second pwrite) instead of being copied into wbuf.
+const directRecordBytes = 128 << 10
+
+// flush writes buf and then more (at most one more slice; count records in
+// all) at offset off of the active segment and publishes the new head. A
+// failed write is cut off again; if even that fails the buffer is marked
+// failed.
+func (b *Buffer) flush(active *segment, off int64, buf []byte, count int, more ...[]byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	if _, err := active.f.WriteAt(buf, off); err != nil {
-		err = fmt.Errorf("write %d bytes to segment %s at offset %d: %w", len(buf), active.path, off, err)
-		if terr := active.f.Truncate(off); terr != nil {
-			b.fail(errors.Join(err, fmt.Errorf("truncate segment %s back to %d: %w", active.path, off, terr)))
+	n := int64(0)
+	parts := [2][]byte{buf}
+	copy(parts[1:], more)
+	for _, p := range parts[:1+len(more)] {
+		if _, err := active.f.WriteAt(p, off+n); err != nil {
+			err = fmt.Errorf("write %d bytes to segment %s at offset %d: %w", len(p), active.path, off+n, err)
+			if terr := active.f.Truncate(off); terr != nil {
+				b.fail(errors.Join(err, fmt.Errorf("truncate segment %s back to %d: %w", active.path, off, terr)))
+			}
+			return err
 		}
-		return err
+		n += int64(len(p))
 	}
 	b.mu.Lock()
-	active.end += Position(len(buf))
+	active.end += Position(n)
 	b.head = active.end
 	b.headSeq += uint64(count)
-	if grown := off + int64(len(buf)) - active.disk; grown > 0 {
+	if grown := off + n - active.disk; grown > 0 {
 		active.disk += grown
 		b.diskBytes += grown
 	}

@@ -151,12 +151,18 @@ func parseBaseName(name, suffix string) (Position, bool) {
 
 // appendRecord appends the framed record (version 2, the given epoch) to dst.
 func appendRecord(dst, payload []byte, epoch uint32) []byte {
+	h := recordHeader(payload, epoch)
+	dst = append(dst, h[:]...)
+	return append(dst, payload...)
+}
+
+// recordHeader returns the header of a version 2 record.
+func recordHeader(payload []byte, epoch uint32) [recHeaderSize]byte {
 	var h [recHeaderSize]byte
 	binary.LittleEndian.PutUint32(h[:], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(h[4:], epoch)
 	binary.LittleEndian.PutUint32(h[8:], recordSum(h[:8], payload))
-	dst = append(dst, h[:]...)
-	return append(dst, payload...)
+	return h
 }
 
 // recordSum is the CRC of a version 2 record: its length and epoch, then
