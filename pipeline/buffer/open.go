@@ -199,20 +199,28 @@ func (b *Buffer) loadSegments(bases []Position) error {
 		return err
 	}
 	b.head, b.headSeq = active.end, active.baseSeq+count
-	for _, s := range b.segs {
-		b.diskBytes += s.disk
-	}
 	if active.fr.legacy {
 		// Written by an agent before version 2: its records stay readable
-		// where they are, and new ones go to a version 2 segment.
+		// where they are, and new ones go to a version 2 segment (in place
+		// of the old one when it holds no record: same base, same name).
+		old := len(b.segs)
+		if active.end == active.base {
+			active.release()
+			if err := os.Remove(active.path); err != nil {
+				return fmt.Errorf("remove empty version 1 segment: %w", err)
+			}
+			b.segs = b.segs[:len(b.segs)-1]
+		}
 		s, err := b.startSegment(b.head, b.headSeq)
 		if err != nil {
 			return err
 		}
 		b.segs = append(b.segs, s)
-		b.diskBytes += s.disk
 		b.log.Info("buffer: upgraded to segment format version 2; older segments are read as they are",
-			"dir", b.opts.Dir, "old_segments", len(b.segs)-1)
+			"dir", b.opts.Dir, "version_1_segments", old)
+	}
+	for _, s := range b.segs {
+		b.diskBytes += s.disk
 	}
 	return nil
 }

@@ -313,6 +313,25 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 }
 
+// TestUpgradeFromVersion1EmptyActive: the old active segment holds no
+// record, so the first version 2 segment takes its base (and file name).
+func TestUpgradeFromVersion1EmptyActive(t *testing.T) {
+	dir := t.TempDir()
+	untar(t, "testdata/v1-buffer.tar.gz", dir)
+	segs := segFiles(t, dir)
+	require.Len(t, segs, 2)
+	sealed := inspectSegment(t, segs[0]).count
+	require.NoError(t, os.Truncate(segs[1], segHeader1Size))
+	b := mustOpen(t, testOptions(dir, "a", "b"))
+	assert.EqualValues(t, sealed, b.Stats().Records)
+	after := segFiles(t, dir)
+	require.Len(t, after, 2)
+	assert.Equal(t, segs[1], after[1])
+	assert.Equal(t, uint32(segVersion), inspectSegment(t, after[1]).h.version)
+	appendRange(t, b, sealed, sealed+10, 10)
+	assert.Equal(t, seq(0, sealed+10), numbers(t, readN(t, mustCursor(t, b, "b"), sealed+10, 100, 0)))
+}
+
 func untar(t *testing.T, archive, dir string) {
 	t.Helper()
 	f, err := os.Open(archive)
