@@ -44,7 +44,8 @@ type Buffer struct {
 	// it guards wbuf and the writing of the active segment.
 	appendSem chan struct{}
 	wbuf      []byte
-	epoch     uint32 // of the newest segment; guarded by appendSem (and Open)
+	hdr       [recHeaderSize]byte // a record header written on its own; guarded by appendSem
+	epoch     uint32              // of the newest segment; guarded by appendSem (and Open)
 
 	mu         sync.Mutex
 	segs       []*segment // by base; the last one is active
@@ -273,10 +274,9 @@ func (b *Buffer) usableLocked() error {
 	return nil
 }
 
-// maxKeptWriteBuf is the largest write buffer kept between appends: the
-// inputs append groups of about 1 MiB, and a multi-MiB line must not pin
-// its size for the rest of the process.
-const maxKeptWriteBuf = 2 << 20
+// maxKeptWriteBuf is the largest write buffer kept between appends. It
+// holds no record of directRecordBytes or more, and is flushed at 4 MiB.
+const maxKeptWriteBuf = 8 << 20
 
 // write frames records into wbuf and writes them to the active segment,
 // rolling to a new segment when the active one would pass SegmentBytes.
@@ -312,8 +312,8 @@ func (b *Buffer) write(records [][]byte) error {
 			}
 			size += int64(len(buf))
 			buf, count = buf[:0], 0
-			h := recordHeader(r, active.fr.epoch)
-			if err := b.flush(active, size, h[:], 1, r); err != nil {
+			putRecordHeader(b.hdr[:], r, active.fr.epoch)
+			if err := b.flush(active, size, b.hdr[:], 1, r); err != nil {
 				return err
 			}
 			size += rl

@@ -151,18 +151,21 @@ func parseBaseName(name, suffix string) (Position, bool) {
 
 // appendRecord appends the framed record (version 2, the given epoch) to dst.
 func appendRecord(dst, payload []byte, epoch uint32) []byte {
-	h := recordHeader(payload, epoch)
-	dst = append(dst, h[:]...)
+	n := len(dst)
+	dst = append(dst, noHeader[:]...)
+	putRecordHeader(dst[n:], payload, epoch)
 	return append(dst, payload...)
 }
 
-// recordHeader returns the header of a version 2 record.
-func recordHeader(payload []byte, epoch uint32) [recHeaderSize]byte {
-	var h [recHeaderSize]byte
-	binary.LittleEndian.PutUint32(h[:], uint32(len(payload)))
+var noHeader [recHeaderSize]byte
+
+// putRecordHeader writes the header of a version 2 record into h. (h is
+// heap memory: a local array handed to crc32 would escape, one allocation
+// per record.)
+func putRecordHeader(h, payload []byte, epoch uint32) {
+	binary.LittleEndian.PutUint32(h, uint32(len(payload)))
 	binary.LittleEndian.PutUint32(h[4:], epoch)
 	binary.LittleEndian.PutUint32(h[8:], recordSum(h[:8], payload))
-	return h
 }
 
 // recordSum is the CRC of a version 2 record: its length and epoch, then
@@ -444,23 +447,21 @@ func recordAt(w *window, fr framing, keep, o, limit int64) (int64, recState, err
 	if n == 0 || n > limit-o-fr.hdr {
 		return 0, recBad, nil
 	}
-	var lenEpoch [8]byte // h is a view the next ensure may move
-	copy(lenEpoch[:], h)
+	// h is a view the next ensure may move: take what is needed first.
 	sum := binary.LittleEndian.Uint32(h[fr.hdr-4:])
+	epoch := binary.LittleEndian.Uint32(h[4:])
+	var crc uint32 // of what the CRC covers before the payload
+	if !fr.legacy {
+		crc = checksum(h[:8])
+	}
 	p, err := w.ensure(keep, o+fr.hdr, o+fr.hdr+n, limit, grow)
 	if err != nil {
 		return 0, recBad, err
 	}
-	if fr.legacy {
-		if checksum(p) != sum {
-			return 0, recBad, nil
-		}
-		return n, recValid, nil
-	}
-	if recordSum(lenEpoch[:], p) != sum {
+	if crc32.Update(crc, castagnoli, p) != sum {
 		return 0, recBad, nil
 	}
-	if binary.LittleEndian.Uint32(lenEpoch[4:]) != fr.epoch {
+	if !fr.legacy && epoch != fr.epoch {
 		return n, recStale, nil
 	}
 	return n, recValid, nil
