@@ -431,7 +431,9 @@ func (b *Buffer) startSegment(base Position, baseSeq uint64) (*segment, error) {
 // spare (renamed to <base>.free) or deletes it when there are enough.
 func (b *Buffer) recycle(s *segment) {
 	b.mu.Lock()
-	room := len(b.spares) < maxSpares && b.failErr == nil
+	// Version 1 files are not reused: their stale records are not framed
+	// like version 2 ones, so recovery could not stop at the first of them.
+	room := len(b.spares) < maxSpares && b.failErr == nil && !s.fr.legacy
 	b.mu.Unlock()
 	path := s.path
 	if room {

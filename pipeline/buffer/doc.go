@@ -46,7 +46,7 @@
 //     32-byte header without epoch and flags; records u32 length | u32
 //     CRC(payload) | payload) is still read: an agent upgraded over an old
 //     buffer delivers its records, writes new ones to a version 2 segment
-//     and recycles the old files once every output is past them; an older
+//     and deletes the old files once every output is past them; an older
 //     agent refuses version 2 with "unsupported segment version 2". Empty
 //     payloads are not allowed, so zero-filled blocks never parse as
 //     records;

@@ -263,7 +263,7 @@ func TestRecoveryAcrossTheEpochBoundary(t *testing.T) {
 // TestUpgradeFromVersion1 opens a buffer directory written by the agent
 // before segment format 2 (testdata/mkv1): its records are all delivered,
 // cursors resume where they were, and new records go to version 2
-// segments; the old files are recycled once every output is done with them.
+// segments; the old files are deleted once every output is done with them.
 func TestUpgradeFromVersion1(t *testing.T) {
 	dir := t.TempDir()
 	untar(t, "testdata/v1-buffer.tar.gz", dir)
@@ -291,9 +291,14 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	assert.Equal(t, seq(0, 1500), numbers(t, rb))
 	require.NoError(t, a.Commit(ra[len(ra)-1].End))
 	require.NoError(t, bc.Commit(rb[len(rb)-1].End))
-	assert.NotEmpty(t, spareFiles(t, dir), "old segment files are kept for reuse")
+	assert.NotEmpty(t, spareFiles(t, dir), "segment files are kept for reuse")
+	for _, f := range spareFiles(t, dir) {
+		assert.Equal(t, uint32(segVersion), inspectSegment(t, f).h.version, "version 1 files are deleted, not reused")
+	}
+	for _, f := range segs[:2] {
+		assert.NoFileExists(t, f)
+	}
 
-	// Reused version 1 files hold stale version 1 records: never read.
 	for i := 1500; i < 4000; i += 100 {
 		appendRange(t, b, i, i+100, 20)
 		ra = readN(t, a, 100, 100, 0)
