@@ -1,9 +1,9 @@
 // Package buffer owns a pipeline's disk buffer: the write-ahead log between
 // the inputs and the outputs. Appended records are opaque byte payloads kept
 // in segment files; each output reads them in order through its own Cursor
-// and commits what its sink acknowledged. A segment is deleted only when
-// every cursor has committed past it, and a restart resumes every cursor at
-// its committed position (at-least-once delivery).
+// and commits what its sink acknowledged. A segment's file is reused or
+// deleted only when every cursor has committed past it, and a restart
+// resumes every cursor at its committed position (at-least-once delivery).
 //
 // # Positions
 //
@@ -22,14 +22,16 @@
 // (Commit(pos) with pos >= End, by whoever commits); Next never overwrites
 // or reuses a chunk holding a record handed out and not committed yet, and
 // Rewind does not release anything (so a reader that rewinds again and
-// again without committing holds every chunk it read). After that commit the bytes may change
-// at any time (the chunk is reused), so a caller copies what it keeps
-// longer. The delivery loop holds at most max_in_flight+1 batches between
-// the committed and the read position, which bounds the chunks in use;
-// outputs get the events only until their Write returns (event.Output), and
-// processors that change an event use Event.SetRaw, which copies. Tests
-// poison released chunks (poisonReleased: on in every test binary), so a
-// view used after its commit reads garbage instead of the next records.
+// again without committing holds every chunk it read). After that commit
+// the bytes may change at any time (the chunk is reused), so a caller
+// copies what it keeps longer. The delivery loop holds at most
+// max_in_flight+1 batches between the committed and the read position,
+// which bounds the chunks in use; outputs get the events only until their
+// Write returns (event.Output); nothing after the buffer changes an
+// event's bytes (processors run before it, and change events only through
+// Event.SetRaw, which allocates). Tests poison released chunks
+// (poisonReleased: on in every test binary), so a view used after its
+// commit reads garbage instead of the next records.
 //
 // # On-disk format
 //
