@@ -366,6 +366,7 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 	}
 	t.curPos.Store(pos)
 	t.updateLag()
+	t.pace()
 	if err := t.wait(ctx); err != nil {
 		return err
 	}
@@ -389,6 +390,22 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 		return t.truncated(ctx, src, fi.Size())
 	}
 	return nil
+}
+
+// pace sets the watcher's coalescing pause from the rate the reader read
+// at since it last read something (see coalescePause). Wake-ups that found
+// nothing new (a poll, a notification for another file) do not count: the
+// rate is measured over the time the data took to come.
+func (t *tailer) pace() {
+	now := time.Now()
+	n := t.readBytes - t.paced
+	if n == 0 {
+		return
+	}
+	if !t.pacedAt.IsZero() {
+		t.wt.pause.Store(int64(coalescePause(n, now.Sub(t.pacedAt))))
+	}
+	t.paced, t.pacedAt = t.readBytes, now
 }
 
 // refreshFingerprint checks that the file still starts with the bytes of

@@ -385,11 +385,11 @@ func TestBackupDeletedWhileBehind(t *testing.T) {
 		if i == 0 {
 			// Let the reader fall behind the slow sink first: a reader
 			// that follows the file coalesces write notifications for
-			// notifyCoalesce, and a burst of rotations within that window
+			// up to maxCoalesce, and a burst of rotations within that window
 			// at the very start would be deleted before it was ever seen
 			// (reported as a gap, not as lost files).
 			eventually(t, 10*time.Second, func() bool { return sink.count() > 0 }, "reading started")
-			time.Sleep(4 * notifyCoalesce)
+			time.Sleep(4 * maxCoalesce)
 		}
 	}
 	eventually(t, 30*time.Second, func() bool { return r.metric("kubetrail_input_lost_files_total") >= 1 }, "loss reported while running")
