@@ -114,20 +114,27 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", src.path, err)
 		}
-		switch size := fi.Size(); {
+		size := fi.Size()
+		switch {
 		case size < l.pos:
 			if err := t.truncated(ctx, src, size); err != nil {
 				return err
 			}
 			continue
-		case size > l.pos:
+		case size > l.pos && t.wt.w == nil:
+			// Without notifications, read on what came meanwhile.
 			continue
 		}
+		// With notifications, what was written since the read is left for
+		// the next wake-up: a write is always followed by a notification
+		// that rings the reader, and reading on now would hand the
+		// pipeline a second, smaller batch per wake-up (the writes of the
+		// last millisecond), with its own append and delivery wake-up.
 		if t.moved(src) {
 			draining = true // read once more to the end: it holds all it will ever hold
 			continue
 		}
-		if err := t.idle(ctx, src); err != nil {
+		if err := t.idle(ctx, src, size); err != nil {
 			return err
 		}
 	}
@@ -339,15 +346,16 @@ func (t *tailer) moved(src *source) bool {
 	return dev != src.dev || ino != src.ino
 }
 
-// idle runs at the end of the active file: it refreshes the fingerprint and
-// the gauges, waits for news, and checks for a rewrite before reading on.
-func (t *tailer) idle(ctx context.Context, src *source) error {
+// idle runs at the end of what was read of the active file, whose size is
+// size: it refreshes the fingerprint and the gauges, waits for news, and
+// checks for a rewrite before reading on.
+func (t *tailer) idle(ctx context.Context, src *source, size int64) error {
 	e := src.e
 	pos := t.lines.pos
 	t.st.mu.Lock()
-	grow := e.size != pos
+	grow := e.size != size
 	if grow {
-		e.size = pos
+		e.size = size
 		t.st.progressLocked()
 		t.idlePolls = 0 // data came: poll at the base interval again
 	}
