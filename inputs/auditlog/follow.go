@@ -403,7 +403,10 @@ func (t *tailer) idle(ctx context.Context, src *source, size int64) error {
 // pace sets the watcher's coalescing pause from the rate the reader read
 // at since it last read something (see coalescePause). Wake-ups that found
 // nothing new (a poll, a notification for another file) do not count: the
-// rate is measured over the time the data took to come.
+// rate is measured over the time the data took to come. The pause shrinks
+// at once when data comes faster, and grows at most twofold per wake-up: a
+// writer that stalls for a moment in a fast stream (the machine is busy)
+// does not make the next wake-up wait the longest pause.
 func (t *tailer) pace() {
 	now := time.Now()
 	n := t.readBytes - t.paced
@@ -411,7 +414,8 @@ func (t *tailer) pace() {
 		return
 	}
 	if !t.pacedAt.IsZero() {
-		t.wt.pause.Store(int64(coalescePause(n, now.Sub(t.pacedAt))))
+		p := min(coalescePause(n, now.Sub(t.pacedAt)), 2*t.wt.coalesce())
+		t.wt.pause.Store(int64(p))
 	}
 	t.paced, t.pacedAt = t.readBytes, now
 }
