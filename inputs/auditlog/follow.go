@@ -114,20 +114,27 @@ func (t *tailer) read(ctx context.Context, e *entry) error {
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", src.path, err)
 		}
-		switch size := fi.Size(); {
+		size := fi.Size()
+		switch {
 		case size < l.pos:
 			if err := t.truncated(ctx, src, size); err != nil {
 				return err
 			}
 			continue
-		case size > l.pos:
+		case size > l.pos && t.wt.w == nil:
+			// Without notifications, read on what came meanwhile.
 			continue
 		}
+		// With notifications, what was written since the read is left for
+		// the next wake-up: a write is always followed by a notification
+		// that rings the reader, and reading on now would hand the
+		// pipeline a second, smaller batch per wake-up (the writes of the
+		// last millisecond), with its own append and delivery wake-up.
 		if t.moved(src) {
 			draining = true // read once more to the end: it holds all it will ever hold
 			continue
 		}
-		if err := t.idle(ctx, src); err != nil {
+		if err := t.idle(ctx, src, size); err != nil {
 			return err
 		}
 	}
@@ -339,15 +346,16 @@ func (t *tailer) moved(src *source) bool {
 	return dev != src.dev || ino != src.ino
 }
 
-// idle runs at the end of the active file: it refreshes the fingerprint and
-// the gauges, waits for news, and checks for a rewrite before reading on.
-func (t *tailer) idle(ctx context.Context, src *source) error {
+// idle runs at the end of what was read of the active file, whose size is
+// size: it refreshes the fingerprint and the gauges, waits for news, and
+// checks for a rewrite before reading on.
+func (t *tailer) idle(ctx context.Context, src *source, size int64) error {
 	e := src.e
 	pos := t.lines.pos
 	t.st.mu.Lock()
-	grow := e.size != pos
+	grow := e.size != size
 	if grow {
-		e.size = pos
+		e.size = size
 		t.st.progressLocked()
 		t.idlePolls = 0 // data came: poll at the base interval again
 	}
@@ -366,6 +374,7 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 	}
 	t.curPos.Store(pos)
 	t.updateLag()
+	t.pace()
 	if err := t.wait(ctx); err != nil {
 		return err
 	}
@@ -389,6 +398,26 @@ func (t *tailer) idle(ctx context.Context, src *source) error {
 		return t.truncated(ctx, src, fi.Size())
 	}
 	return nil
+}
+
+// pace sets the watcher's coalescing pause from the rate the reader read
+// at since it last read something (see coalescePause). Wake-ups that found
+// nothing new (a poll, a notification for another file) do not count: the
+// rate is measured over the time the data took to come. The pause shrinks
+// at once when data comes faster, and grows at most twofold per wake-up: a
+// writer that stalls for a moment in a fast stream (the machine is busy)
+// does not make the next wake-up wait the longest pause.
+func (t *tailer) pace() {
+	now := time.Now()
+	n := t.readBytes - t.paced
+	if n == 0 {
+		return
+	}
+	if !t.pacedAt.IsZero() {
+		p := min(coalescePause(n, now.Sub(t.pacedAt)), 2*t.wt.coalesce())
+		t.wt.pause.Store(int64(p))
+	}
+	t.paced, t.pacedAt = t.readBytes, now
 }
 
 // refreshFingerprint checks that the file still starts with the bytes of

@@ -101,6 +101,7 @@ func (t *tailer) fill(ctx context.Context, src *source) (int, error) {
 	n, err := src.r.Read(l.buf[l.end : l.end+l.readSize])
 	l.end += n
 	l.pos += int64(n)
+	t.readBytes += int64(n)
 	return n, err
 }
 

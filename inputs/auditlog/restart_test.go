@@ -384,12 +384,15 @@ func TestBackupDeletedWhileBehind(t *testing.T) {
 		rotate(t, l)
 		if i == 0 {
 			// Let the reader fall behind the slow sink first: a reader
-			// that follows the file coalesces write notifications for
-			// notifyCoalesce, and a burst of rotations within that window
-			// at the very start would be deleted before it was ever seen
-			// (reported as a gap, not as lost files).
+			// that follows the file coalesces write notifications
+			// for the coalescing pause (minCoalesce before any rate is
+			// measured), and a burst of rotations within that window at the
+			// very start would be deleted before it was ever seen (reported
+			// as a gap, not as lost files). Not much longer: the reader must
+			// still be behind (300 lines take it 600 ms) when the next
+			// bursts come.
 			eventually(t, 10*time.Second, func() bool { return sink.count() > 0 }, "reading started")
-			time.Sleep(4 * notifyCoalesce)
+			time.Sleep(4 * minCoalesce)
 		}
 	}
 	eventually(t, 30*time.Second, func() bool { return r.metric("kubetrail_input_lost_files_total") >= 1 }, "loss reported while running")

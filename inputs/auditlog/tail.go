@@ -181,6 +181,11 @@ type tailer struct {
 	lastPath string // the file lastTime comes from
 	// curPos is the reader's position in the open file, for the lag gauge.
 	curPos atomic.Int64
+	// readBytes counts the bytes read from files; paced and pacedAt are
+	// readBytes and the time when the coalescing pause was last set.
+	readBytes int64
+	paced     int64
+	pacedAt   time.Time
 	// dlqDirty: lines were dead-lettered since the last checkpoint save.
 	dlqDirty atomic.Bool
 	// stamps are the backup stamps of the last scan (guarded by st.mu).

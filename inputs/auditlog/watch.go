@@ -36,13 +36,16 @@ type watcher struct {
 	// woke is when it last stopped waiting (unix nanoseconds).
 	waiting atomic.Bool
 	woke    atomic.Int64
+	// pause is the coalescing pause in nanoseconds (see coalescePause),
+	// set by the reader from the rate it reads at.
+	pause atomic.Int64
 }
 
 // caughtUp reports whether the reader waits for news or did so within
 // the last two pauses: it is following the file, not working through a
 // backlog.
 func (wt *watcher) caughtUp() bool {
-	return wt.waiting.Load() || time.Now().UnixNano()-wt.woke.Load() < int64(2*notifyCoalesce)
+	return wt.waiting.Load() || time.Now().UnixNano()-wt.woke.Load() < int64(2*wt.coalesce())
 }
 
 // settle gives the notification goroutine time to catch up with a backlog
@@ -66,18 +69,42 @@ func (wt *watcher) settle(ctx context.Context, least, most time.Duration) {
 	}
 }
 
-// notifyCoalesce is how long the notification goroutine pauses after a
-// write notification. kube-apiserver writes one line per event: at 5,000
-// events/s, waking the reader on each write cost a read, stats and a
-// buffer append per event. Pausing lets the kernel merge the write events
-// queued meanwhile (identical consecutive inotify events are merged), so
-// the reader wakes at most 1/notifyCoalesce times a second while the file
-// grows, and its work per wake-up grows with the data. It adds at most this
-// much latency. It pauses only while the reader follows the file (caughtUp):
-// a reader behind reads on without notifications, and then creations,
-// renames and removals (scans that must see a backup before lumberjack
-// deletes it) are not delayed.
-const notifyCoalesce = 25 * time.Millisecond
+// Write notifications are coalesced: after one, the notification goroutine
+// pauses while the reader follows the file. kube-apiserver writes one line
+// per event: waking the reader on each write cost a read, stats and a
+// buffer append per event. During the pause the kernel merges the write
+// events queued meanwhile (identical consecutive inotify events are merged),
+// so the reader wakes once per pause while the file grows, and its work per
+// wake-up grows with the data. The pause adds at most its length to the
+// latency. It is taken only while the reader follows the file (caughtUp): a
+// reader behind reads on without notifications, and then creations, renames
+// and removals (scans that must see a backup before lumberjack deletes it)
+// are not delayed.
+//
+// The pause adapts to the rate the file grows at (see coalescePause): long
+// enough for about coalesceBytes per wake-up, between minCoalesce and
+// maxCoalesce. At 5,000 events/s (about 5 MB/s) it stays at minCoalesce; at
+// 500 events/s a fixed 25 ms pause meant 40 wake-ups a second of about 12
+// events each, and the fixed cost of each (scheduler, timers, syscalls of
+// the reader, the buffer and the delivery loop) was most of the agent's CPU.
+const (
+	minCoalesce   = 25 * time.Millisecond
+	maxCoalesce   = 200 * time.Millisecond
+	coalesceBytes = 128 << 10
+)
+
+// coalescePause is the pause for a file that grew by n bytes over d: the
+// time it takes to grow by coalesceBytes, within [minCoalesce, maxCoalesce].
+func coalescePause(n int64, d time.Duration) time.Duration {
+	if n <= 0 || d <= 0 {
+		return maxCoalesce
+	}
+	p := time.Duration(float64(d) * coalesceBytes / float64(n))
+	return min(max(p, minCoalesce), maxCoalesce)
+}
+
+// coalesce is the current pause after a write notification.
+func (wt *watcher) coalesce() time.Duration { return time.Duration(wt.pause.Load()) }
 
 // maxCreated bounds watcher.created; it is emptied when full.
 const maxCreated = 4096
@@ -98,6 +125,7 @@ func (wt *watcher) deletedUnseen(lo, hi string, keep func(stamp string) bool) (s
 
 func newWatcher(n namer, log *slog.Logger) *watcher {
 	wt := &watcher{wake: make(chan struct{}, 1), scan: make(chan struct{}, 1), done: make(chan struct{}), created: make(map[string]bool)}
+	wt.pause.Store(int64(minCoalesce))
 	w, err := fsnotify.NewWatcher()
 	if err == nil {
 		err = w.Add(n.dir)
@@ -145,8 +173,9 @@ func newWatcher(n namer, log *slog.Logger) *watcher {
 					// event, so the reader wakes once per window for all
 					// of them, not once per line the apiserver writes.
 					// settle does not take the pause for quiet.
-					wt.last.Store(time.Now().Add(notifyCoalesce).UnixNano())
-					time.Sleep(notifyCoalesce)
+					pause := wt.coalesce()
+					wt.last.Store(time.Now().Add(pause).UnixNano())
+					time.Sleep(pause)
 				}
 			case err, ok := <-w.Errors:
 				if !ok {
