@@ -2,13 +2,14 @@ package kafka
 
 import (
 	"io"
-	"sync"
 
 	kpgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/segmentio/kafka-go/compress"
 	ksnappy "github.com/segmentio/kafka-go/compress/snappy"
+
+	"github.com/kubetrail/kubetrail/outputs/internal/freelist"
 )
 
 // kafka-go picks a record batch's codec from its process-wide table
@@ -37,41 +38,16 @@ import (
 //     blocks, as the Java client writes them, instead of 4 MiB ones taken
 //     from a sync.Pool per batch and zeroed whenever a collection emptied it.
 //
-// Compressors are kept in free lists (freeList), not sync.Pools, for the
-// same reason. Decoding is kafka-go's, unchanged. TestCompressions has the
-// broker (which decompresses every batch to validate it) take each codec;
-// TestCodecsRoundTrip reads concurrent encodings back with kafka-go.
+// Compressors are kept in free lists (outputs/internal/freelist), not
+// sync.Pools, for the same reason. Decoding is kafka-go's, unchanged.
+// TestCompressions has the broker (which decompresses every batch to
+// validate it) take each codec; TestCodecsRoundTrip reads concurrent
+// encodings back with kafka-go.
 func init() {
 	compress.Codecs[compress.Snappy] = &ksnappy.Codec{Compression: ksnappy.FasterCompression}
 	compress.Codecs[compress.Gzip] = newGzipCodec(compress.Codecs[compress.Gzip])
 	compress.Codecs[compress.Lz4] = newLz4Codec(compress.Codecs[compress.Lz4])
 	compress.Codecs[compress.Zstd] = newZstdCodec(compress.Codecs[compress.Zstd])
-}
-
-// freeList keeps up to max values for reuse. Unlike a sync.Pool it survives
-// garbage collections.
-type freeList[T any] struct {
-	mu    sync.Mutex
-	items []T
-	max   int
-}
-
-func (f *freeList[T]) get() (v T, ok bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.items); n > 0 {
-		v, f.items = f.items[n-1], f.items[:n-1]
-		return v, true
-	}
-	return v, false
-}
-
-func (f *freeList[T]) put(v T) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.items) < f.max {
-		f.items = append(f.items, v)
-	}
 }
 
 // zstdCodec compresses a record batch with one EncodeAll call. The encoder
@@ -80,7 +56,7 @@ func (f *freeList[T]) put(v T) {
 type zstdCodec struct {
 	decode compress.Codec // kafka-go's, for reading
 	enc    *zstd.Encoder
-	bufs   freeList[[]byte]
+	bufs   *freelist.List[[]byte]
 }
 
 // maxKeptBuf bounds the buffers kept for reuse: a batch is at most
@@ -100,14 +76,15 @@ func newZstdCodec(decode compress.Codec) *zstdCodec {
 	if err != nil {
 		panic(err) // constant options
 	}
-	return &zstdCodec{decode: decode, enc: enc, bufs: freeList[[]byte]{max: 4}}
+	keep := freelist.Keep(func(b []byte) bool { return cap(b) <= maxKeptBuf })
+	return &zstdCodec{decode: decode, enc: enc, bufs: freelist.New(4, keep)}
 }
 
 func (c *zstdCodec) Code() int8                          { return int8(compress.Zstd) }
 func (c *zstdCodec) Name() string                        { return "zstd" }
 func (c *zstdCodec) NewReader(r io.Reader) io.ReadCloser { return c.decode.NewReader(r) }
 func (c *zstdCodec) NewWriter(w io.Writer) io.WriteCloser {
-	buf, _ := c.bufs.get()
+	buf, _ := c.bufs.Get()
 	return &zstdWriter{c: c, w: w, in: buf[:0]}
 }
 
@@ -131,14 +108,11 @@ func (z *zstdWriter) Close() error {
 		return nil
 	}
 	z.c = nil
-	out, _ := c.bufs.get()
+	out, _ := c.bufs.Get()
 	out = c.enc.EncodeAll(z.in, out[:0])
 	_, err := z.w.Write(out)
-	for _, b := range [][]byte{z.in, out} {
-		if cap(b) <= maxKeptBuf {
-			c.bufs.put(b)
-		}
-	}
+	c.bufs.Put(z.in)
+	c.bufs.Put(out)
 	z.in, z.w = nil, nil
 	return err
 }
@@ -147,18 +121,18 @@ func (z *zstdWriter) Close() error {
 // reusing writers.
 type gzipCodec struct {
 	decode  compress.Codec // kafka-go's, for reading
-	writers freeList[*kpgzip.Writer]
+	writers *freelist.List[*kpgzip.Writer]
 }
 
 func newGzipCodec(decode compress.Codec) *gzipCodec {
-	return &gzipCodec{decode: decode, writers: freeList[*kpgzip.Writer]{max: 4}}
+	return &gzipCodec{decode: decode, writers: freelist.New[*kpgzip.Writer](4)}
 }
 
 func (c *gzipCodec) Code() int8                          { return int8(compress.Gzip) }
 func (c *gzipCodec) Name() string                        { return "gzip" }
 func (c *gzipCodec) NewReader(r io.Reader) io.ReadCloser { return c.decode.NewReader(r) }
 func (c *gzipCodec) NewWriter(w io.Writer) io.WriteCloser {
-	z, ok := c.writers.get()
+	z, ok := c.writers.Get()
 	if !ok {
 		z, _ = kpgzip.NewWriterLevel(w, kpgzip.BestSpeed) // valid level
 	} else {
@@ -187,7 +161,7 @@ func (w *gzipWriter) Close() error {
 	w.z = nil
 	err := z.Close()
 	z.Reset(nil)
-	w.c.writers.put(z)
+	w.c.writers.Put(z)
 	return err
 }
 
@@ -195,18 +169,18 @@ func (w *gzipWriter) Close() error {
 // writers.
 type lz4Codec struct {
 	decode  compress.Codec // kafka-go's, for reading
-	writers freeList[*lz4.Writer]
+	writers *freelist.List[*lz4.Writer]
 }
 
 func newLz4Codec(decode compress.Codec) *lz4Codec {
-	return &lz4Codec{decode: decode, writers: freeList[*lz4.Writer]{max: 4}}
+	return &lz4Codec{decode: decode, writers: freelist.New[*lz4.Writer](4)}
 }
 
 func (c *lz4Codec) Code() int8                          { return int8(compress.Lz4) }
 func (c *lz4Codec) Name() string                        { return "lz4" }
 func (c *lz4Codec) NewReader(r io.Reader) io.ReadCloser { return c.decode.NewReader(r) }
 func (c *lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
-	z, ok := c.writers.get()
+	z, ok := c.writers.Get()
 	if !ok {
 		z = lz4.NewWriter(w)
 		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb)) // valid option on a new writer
@@ -236,6 +210,6 @@ func (w *lz4Writer) Close() error {
 	w.z = nil
 	err := z.Close()
 	z.Reset(nil)
-	w.c.writers.put(z)
+	w.c.writers.Put(z)
 	return err
 }
