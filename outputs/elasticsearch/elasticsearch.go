@@ -25,6 +25,7 @@ import (
 	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
 	"github.com/kubetrail/kubetrail/outputs"
+	"github.com/kubetrail/kubetrail/outputs/internal/freelist"
 	"github.com/kubetrail/kubetrail/outputs/internal/nametemplate"
 	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -76,8 +77,15 @@ type Output struct {
 	tmplMu    sync.Mutex
 	tmplReady bool
 
-	bufs sync.Pool // *sendBuf
+	// bufs keeps request memory across garbage collections (see
+	// outputs/internal/freelist), one per concurrent Write; buffers larger
+	// than keepBytes (grown by an unusual batch) are not kept.
+	bufs      *freelist.List[*sendBuf]
+	keepBytes int
 }
+
+// keepIdle is how long an idle output keeps its request memory.
+const keepIdle = 30 * time.Second
 
 var _ event.Output = (*Output)(nil)
 
@@ -133,10 +141,19 @@ func New(cfg *Config, set pipeline.Settings) (*Output, error) {
 	if set.Name != "" {
 		tn += "-" + strings.ToLower(set.Name)
 	}
+	batchBytes, batchEvents := set.Delivery.MaxBytes, set.Delivery.MaxEvents
+	if batchBytes <= 0 {
+		batchBytes = 5 << 20
+	}
+	if batchEvents <= 0 {
+		batchEvents = 2000
+	}
 	return &Output{
 		cfg: cfg, client: client, transport: tr, log: log, name: name, dataStream: ds,
 		templateName: tn, gzip: cfg.Compression != CompressionNone,
-		maxEvent: maxRequestBytes - perEventOverhead,
+		maxEvent:  maxRequestBytes - perEventOverhead,
+		bufs:      freelist.New(max(1, set.Delivery.MaxInFlight), freelist.Idle[*sendBuf](keepIdle)),
+		keepBytes: batchBytes + batchEvents*perEventOverhead + 64<<10,
 	}, nil
 }
 
@@ -214,6 +231,17 @@ func (o *Output) appendDoc(b *sendBuf, ev *event.Event) error {
 	return nil
 }
 
+// putBuf keeps b for the next Write, without buffers grown past keepBytes.
+func (o *Output) putBuf(b *sendBuf) {
+	if b.body.Cap() > o.keepBytes {
+		b.body = bytes.Buffer{}
+	}
+	if b.gz.Cap() > o.keepBytes {
+		b.gz = bytes.Buffer{}
+	}
+	o.bufs.Put(b)
+}
+
 // Write sends the batch in one bulk request and turns the response into
 // verdicts: every item created (or already there: 409) is delivered; items
 // rejected with 429 or 5xx are retried alone; other rejected items (mapping
@@ -222,12 +250,14 @@ func (o *Output) Write(ctx context.Context, batch *event.Batch) error {
 	if err := o.ensureTemplate(ctx); err != nil {
 		return fmt.Errorf("elasticsearch: %w", err)
 	}
-	b, _ := o.bufs.Get().(*sendBuf)
-	if b == nil {
+	b, ok := o.bufs.Get()
+	if !ok {
 		b = &sendBuf{}
 	}
-	defer o.bufs.Put(b)
+	defer o.putBuf(b)
 	b.body.Reset()
+	// Sized once: growing by doubling would copy, and overshoot keepBytes.
+	b.body.Grow(batch.Bytes + len(batch.Events)*perEventOverhead)
 
 	// pos[i] is the bulk item of batch.Events[i], -1 when not sent.
 	failed := map[int]error{}

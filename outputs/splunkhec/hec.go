@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/outputs/internal/freelist"
 	"github.com/kubetrail/kubetrail/outputs/internal/nametemplate"
 	"github.com/kubetrail/kubetrail/outputs/internal/oversize"
 	"github.com/kubetrail/kubetrail/pipeline"
@@ -40,9 +41,11 @@ type HEC struct {
 	acks          *acks
 	m             *metrics
 
-	bufs  sync.Pool // *[]byte: request bodies
-	zbufs sync.Pool // *bytes.Buffer: compressed bodies
-	gzs   sync.Pool // *gzip.Writer
+	// Request memory, kept across garbage collections (see
+	// outputs/internal/freelist): a new gzip.Writer alone is about 820 KB.
+	bufs  *freelist.List[[]byte]        // request bodies
+	zbufs *freelist.List[*bytes.Buffer] // compressed bodies (copies with no compression)
+	gzs   *freelist.List[*gzip.Writer]
 	// pollInterval is the first ack poll's delay; it grows to maxPoll.
 	pollInterval, maxPoll time.Duration
 }
@@ -101,11 +104,28 @@ func New(cfg *Config, set pipeline.Settings) (*HEC, error) {
 		pollInterval:  100 * time.Millisecond,
 		maxPoll:       time.Second,
 	}
+	// Each of max_in_flight concurrent Writes holds a body and a gzip
+	// writer; a compressed body lives until the transport closed it, after
+	// its Write may have started the next one. A body grows past max_bytes
+	// by at most one event; a larger buffer (a body split around a bad
+	// event) is not kept.
+	inFlight := max(1, set.Delivery.MaxInFlight)
+	keepBytes := 2*h.maxBytes + 64<<10
+	h.bufs = freelist.New(inFlight,
+		freelist.Keep(func(b []byte) bool { return cap(b) <= keepBytes }),
+		freelist.Idle[[]byte](keepIdle))
+	h.zbufs = freelist.New(inFlight+1,
+		freelist.Keep(func(b *bytes.Buffer) bool { return b.Cap() <= keepBytes }),
+		freelist.Idle[*bytes.Buffer](keepIdle))
+	h.gzs = freelist.New(inFlight, freelist.Idle[*gzip.Writer](keepIdle))
 	if h.channel == "" {
 		h.channelPath = filepath.Join(set.StateDir, "outputs", set.Name, "hec-channel")
 	}
 	return h, nil
 }
+
+// keepIdle is how long an idle output keeps its request memory.
+const keepIdle = 30 * time.Second
 
 // noRedirect keeps the token from following a redirect to another host.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -172,23 +192,20 @@ type requestWait struct {
 
 // sendAll encodes the events of idx into requests of at most max_bytes.
 func (w *write) sendAll(ctx context.Context, idx []int) error {
-	bp := w.h.getBuf()
-	defer w.h.bufs.Put(bp)
-	body := (*bp)[:0]
+	body := w.h.getBuf()
+	defer func() { w.h.bufs.Put(body) }()
 	start := 0
 	for k, i := range idx {
 		mark := len(body)
 		body = w.env.append(body, &w.evs[i])
 		if len(body) > w.h.maxBytes && k > start {
 			if err := w.send(ctx, idx[start:k], body[:mark]); err != nil {
-				*bp = body
 				return err
 			}
 			body = append(body[:0], body[mark:]...)
 			start = k
 		}
 	}
-	*bp = body
 	if start < len(idx) {
 		return w.send(ctx, idx[start:], body)
 	}
@@ -355,12 +372,11 @@ func anyPermanent(m map[int]error) bool {
 	return false
 }
 
-func (h *HEC) getBuf() *[]byte {
-	if bp, ok := h.bufs.Get().(*[]byte); ok {
-		return bp
+func (h *HEC) getBuf() []byte {
+	if b, ok := h.bufs.Get(); ok {
+		return b[:0]
 	}
-	b := make([]byte, 0, h.maxBytes+64<<10)
-	return &b
+	return make([]byte, 0, h.maxBytes+64<<10)
 }
 
 // post sends one request body (compressing it) and classifies the answer.
@@ -368,8 +384,8 @@ func (h *HEC) post(ctx context.Context, body []byte) (result, error) {
 	// The transport may read the body after Do returned (a server that
 	// answers before reading it all): the payload is a copy, back in the
 	// pool only once the transport closed it.
-	zb, _ := h.zbufs.Get().(*bytes.Buffer)
-	if zb == nil {
+	zb, ok := h.zbufs.Get()
+	if !ok {
 		zb = new(bytes.Buffer)
 	}
 	if h.cfg.Compression == Gzip {
@@ -478,9 +494,9 @@ func (h *HEC) scrub(s string) string {
 // agent's CPU is taken from the control plane.
 func (h *HEC) gzip(buf *bytes.Buffer, body []byte) error {
 	buf.Reset()
-	zw, _ := h.gzs.Get().(*gzip.Writer)
-	if zw == nil {
-		zw, _ = gzip.NewWriterLevel(buf, gzip.BestSpeed)
+	zw, ok := h.gzs.Get()
+	if !ok {
+		zw, _ = gzip.NewWriterLevel(buf, gzip.BestSpeed) // valid level
 	} else {
 		zw.Reset(buf)
 	}
