@@ -138,30 +138,39 @@ func (c *gzipCodec) NewWriter(w io.Writer) io.WriteCloser {
 	} else {
 		z.Reset(w)
 	}
-	return &gzipWriter{c: c, z: z}
+	return &pooledWriter[*kpgzip.Writer]{list: c.writers, z: z, ok: true}
 }
 
-type gzipWriter struct {
-	c *gzipCodec
-	z *kpgzip.Writer
+// resettable is a compressing writer that can be pointed at another
+// destination and used again.
+type resettable interface {
+	io.WriteCloser
+	Reset(io.Writer)
 }
 
-func (w *gzipWriter) Write(p []byte) (int, error) {
-	if w.z == nil {
+// pooledWriter is one use of a compressor taken from a free list: Close
+// flushes it and puts it back.
+type pooledWriter[W resettable] struct {
+	list *freelist.List[W]
+	z    W
+	ok   bool // false once closed
+}
+
+func (w *pooledWriter[W]) Write(p []byte) (int, error) {
+	if !w.ok {
 		return 0, io.ErrClosedPipe
 	}
 	return w.z.Write(p)
 }
 
-func (w *gzipWriter) Close() error {
-	z := w.z
-	if z == nil {
+func (w *pooledWriter[W]) Close() error {
+	if !w.ok {
 		return nil
 	}
-	w.z = nil
-	err := z.Close()
-	z.Reset(nil)
-	w.c.writers.Put(z)
+	w.ok = false
+	err := w.z.Close()
+	w.z.Reset(nil)
+	w.list.Put(w.z)
 	return err
 }
 
@@ -187,29 +196,5 @@ func (c *lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
 	} else {
 		z.Reset(w)
 	}
-	return &lz4Writer{c: c, z: z}
-}
-
-type lz4Writer struct {
-	c *lz4Codec
-	z *lz4.Writer
-}
-
-func (w *lz4Writer) Write(p []byte) (int, error) {
-	if w.z == nil {
-		return 0, io.ErrClosedPipe
-	}
-	return w.z.Write(p)
-}
-
-func (w *lz4Writer) Close() error {
-	z := w.z
-	if z == nil {
-		return nil
-	}
-	w.z = nil
-	err := z.Close()
-	z.Reset(nil)
-	w.c.writers.Put(z)
-	return err
+	return &pooledWriter[*lz4.Writer]{list: c.writers, z: z, ok: true}
 }
