@@ -28,6 +28,8 @@ type Options struct {
 	// Log, when set, also receives the process's stdout and stderr (e.g. a
 	// file kept across restarts for the test's artefacts).
 	Log io.Writer
+	// Dir is the working directory; "" is the test's.
+	Dir string
 }
 
 // Start runs bin with args, collecting stdout and stderr together. The
@@ -40,6 +42,7 @@ func Start(tb testing.TB, bin string, o Options, args ...string) *Process {
 		w = io.MultiWriter(p.out, o.Log)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = w, w
+	p.cmd.Dir = o.Dir
 	if len(o.Env) > 0 {
 		p.cmd.Env = append(os.Environ(), o.Env...)
 	}
