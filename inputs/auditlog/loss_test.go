@@ -26,6 +26,7 @@ import (
 
 	"github.com/kubetrail/kubetrail/config"
 	"github.com/kubetrail/kubetrail/event"
+	"github.com/kubetrail/kubetrail/internal/lossreport"
 	"github.com/kubetrail/kubetrail/outputs/outputtest"
 	"github.com/kubetrail/kubetrail/pipeline"
 )
@@ -256,7 +257,7 @@ func (r *lossRig) reports(n int) (reps []lossReport, files, bytesLost, gaps floa
 
 // reportsEst is reports plus the estimates of every report line and the
 // estimated bytes counter.
-func (r *lossRig) reportsEst(n int) (reps []lossReport, files, bytesLost, gaps float64, est lossFigures, estCounter float64) {
+func (r *lossRig) reportsEst(n int) (reps []lossReport, files, bytesLost, gaps float64, est lossreport.Report, estCounter float64) {
 	b, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("run-%d.log", n)))
 	require.NoError(r.t, err)
 	var lossLines []string
@@ -290,7 +291,7 @@ func (r *lossRig) reportsEst(n int) (reps []lossReport, files, bytesLost, gaps f
 	require.NoError(r.t, err)
 	_, err = fmt.Sscan(string(mb), &files, &bytesLost, &gaps, &estCounter)
 	require.NoError(r.t, err)
-	return reps, files, bytesLost, gaps, parseLossFigures(lossLines), estCounter
+	return reps, files, bytesLost, gaps, lossreport.Parse(lossLines), estCounter
 }
 
 // truth is, per file written, the bytes of its lines that no run delivered.
@@ -370,16 +371,16 @@ func (r *lossRig) check(n int, name string, notified bool) {
 	} else {
 		assert.Equal(t, -1, unseen, "%s: no notifications while it was not running", name)
 	}
-	assert.Equal(t, float64(est.bytes.est), estCounter, "%s: lost_bytes_estimated_total matches the reports", name)
-	assert.GreaterOrEqual(t, est.bytes.est, sumRep, "%s: the estimate includes what is known", name)
+	assert.Equal(t, float64(est.Bytes.Est), estCounter, "%s: lost_bytes_estimated_total matches the reports", name)
+	assert.GreaterOrEqual(t, est.Bytes.Est, sumRep, "%s: the estimate includes what is known", name)
 	// This rig's writer paces itself with short sleeps, rotates by line
 	// count and competes with the child for the CPU: the rate is not steady
 	// enough for the time-based count of the files never seen to be held
 	// to a range (the TestLossEstimate tests are, with a steady writer).
 	// What the input knew of, the active file included, is.
-	assert.GreaterOrEqual(t, est.bytes.hi, sumRep, "%s: the range includes what is known", name)
+	assert.GreaterOrEqual(t, est.Bytes.Hi, sumRep, "%s: the range includes what is known", name)
 	t.Logf("%s: true loss %d bytes in %d files; reported %d bytes in %d files (exact: %d vs true %d in %d files; lower bounds: %d, true %d in the other files); gap estimate %d bytes; estimated in all %d [%d, %d] bytes (%.0f%% of %d); files deleted unseen named by notifications: %d",
-		name, total, lostFiles, sumRep, nfiles, sumExact, sumExactTruth, len(exactFiles), sumLower, rest, gapEst, est.bytes.est, est.bytes.lo, est.bytes.hi, 100*float64(est.bytes.est)/float64(max(total, 1)), total, unseen)
+		name, total, lostFiles, sumRep, nfiles, sumExact, sumExactTruth, len(exactFiles), sumLower, rest, gapEst, est.Bytes.Est, est.Bytes.Lo, est.Bytes.Hi, 100*float64(est.Bytes.Est)/float64(max(total, 1)), total, unseen)
 }
 
 // lossScenario: lumberjack writes at a steady 2,000 lines/s, rotating every

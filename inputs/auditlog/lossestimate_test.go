@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,42 +17,8 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/kubetrail/kubetrail/config"
+	"github.com/kubetrail/kubetrail/internal/lossreport"
 )
-
-// lossFigures sums the estimates of loss report lines (ERROR for a file,
-// WARN for a gap): bytes and files, each as estimate, min and max.
-type lossFigures struct {
-	bytes, files lossRange
-	lines        int
-}
-
-var reLossAttr = regexp.MustCompile(` (bytes|files)_lost_(estimated|min|max)=(\d+)`)
-
-func parseLossFigures(lines []string) lossFigures {
-	var f lossFigures
-	for _, l := range lines {
-		if !strings.Contains(l, "_lost_estimated=") {
-			continue
-		}
-		f.lines++
-		for _, m := range reLossAttr.FindAllStringSubmatch(l, -1) {
-			v, _ := strconv.ParseInt(m[3], 10, 64)
-			r := &f.bytes
-			if m[1] == "files" {
-				r = &f.files
-			}
-			switch m[2] {
-			case "estimated":
-				r.est += v
-			case "min":
-				r.lo += v
-			case "max":
-				r.hi += v
-			}
-		}
-	}
-	return f
-}
 
 // lumberjackNow is lumberjack's clock (its backup stamps), which it keeps
 // in a variable for its tests; the estimate tests run it on the rig's.
@@ -259,24 +223,24 @@ func lossEstimateScenario(t *testing.T, sc estScenario) {
 	var reports []string
 	reports = append(reports, r.h.logs.find(slog.LevelError, "bytes_lost=")...)
 	reports = append(reports, r.h.logs.find(slog.LevelWarn, "files rotated in between")...)
-	f := parseLossFigures(reports)
+	f := lossreport.Parse(reports)
 	known := run.metric("kubetrail_input_lost_bytes_total")
 	est := run.metric("kubetrail_input_lost_bytes_estimated_total")
 	estFiles := run.metric("kubetrail_input_lost_files_estimated_total")
 	t.Logf("truth %d bytes (%d whole files + the rest of the active one); reported: known %.0f, estimated %d [%d, %d] (%+.1f%%), whole files %d [%d, %d]",
-		lost, whole, known, f.bytes.est, f.bytes.lo, f.bytes.hi, 100*(float64(f.bytes.est)/float64(lost)-1), f.files.est, f.files.lo, f.files.hi)
+		lost, whole, known, f.Bytes.Est, f.Bytes.Lo, f.Bytes.Hi, 100*(float64(f.Bytes.Est)/float64(lost)-1), f.Files.Est, f.Files.Lo, f.Files.Hi)
 	for _, l := range reports {
 		t.Log(l)
 	}
-	require.Equal(t, 2, f.lines, "one report for the active file, one for the gap after it")
+	require.Len(t, f.Lines, 2, "one report for the active file, one for the gap after it")
 	assert.LessOrEqual(t, known, float64(lost), "lost_bytes_total never counts more than was lost")
-	assert.Equal(t, float64(f.bytes.est), est, "lost_bytes_estimated_total is the sum of the reported estimates")
-	assert.Equal(t, float64(1+f.files.est), estFiles, "lost_files_estimated_total: the active file and the gap's files")
-	assert.LessOrEqual(t, f.bytes.lo, lost, "the truth is in the reported range")
-	assert.GreaterOrEqual(t, f.bytes.hi, lost, "the truth is in the reported range")
-	assert.LessOrEqual(t, f.files.lo, int64(whole), "the whole files lost are in the reported range")
-	assert.GreaterOrEqual(t, f.files.hi, int64(whole), "the whole files lost are in the reported range")
-	assert.InEpsilon(t, float64(lost), float64(f.bytes.est), 0.10, "the estimate is within 10%% of the truth")
+	assert.Equal(t, float64(f.Bytes.Est), est, "lost_bytes_estimated_total is the sum of the reported estimates")
+	assert.Equal(t, float64(1+f.Files.Est), estFiles, "lost_files_estimated_total: the active file and the gap's files")
+	assert.LessOrEqual(t, f.Bytes.Lo, lost, "the truth is in the reported range")
+	assert.GreaterOrEqual(t, f.Bytes.Hi, lost, "the truth is in the reported range")
+	assert.LessOrEqual(t, f.Files.Lo, int64(whole), "the whole files lost are in the reported range")
+	assert.GreaterOrEqual(t, f.Files.Hi, int64(whole), "the whole files lost are in the reported range")
+	assert.InEpsilon(t, float64(lost), float64(f.Bytes.Est), 0.10, "the estimate is within 10%% of the truth")
 }
 
 // estScenario: lumberjack keeps backups backups and rotates rotations

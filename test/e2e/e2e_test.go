@@ -12,8 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kubetrail/kubetrail/internal/lossreport"
 	"github.com/kubetrail/kubetrail/internal/peertest"
 )
 
@@ -463,11 +462,11 @@ func (e *e2e) loss(t *testing.T) {
 	wholeFiles, partFiles, err := lostFiles(e.capt.snap, missing)
 	require.NoError(t, err)
 	// The gap is reported when the reader comes to the first file after it.
-	var rep lossReports
+	var rep lossreport.Report
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		rep = parseLossReports(r.logSinceStart())
-		if rep.gaps > 0 || time.Now().After(deadline) {
+		rep = lossreport.Parse(strings.Split(r.logSinceStart(), "\n"))
+		if rep.Gaps > 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -477,7 +476,7 @@ func (e *e2e) loss(t *testing.T) {
 	knownFiles := r.metric("kubetrail_input_lost_files_total")
 	estFiles := r.metric("kubetrail_input_lost_files_estimated_total")
 	gaps := r.metric("kubetrail_input_loss_gaps_total")
-	for _, l := range rep.lines {
+	for _, l := range rep.Lines {
 		t.Logf("agent: %s", l)
 	}
 	pct := func(v float64) float64 { return 100 * (v/float64(actual) - 1) }
@@ -485,22 +484,22 @@ func (e *e2e) loss(t *testing.T) {
 		"%d events (%d bytes) deleted unread in %d whole files + %d in part; lost bytes reported: known %.0f, estimated %.0f (%+.1f%%), range [%d, %d] vs actual %d; "+
 		"files estimated %.0f (whole files %d, range [%d, %d]) vs actual %d whole + %d in part; %.0f files known, %.0f gap(s)",
 		down.Round(100*time.Millisecond), rotDown, maxBackup, len(missing), actual, wholeFiles, partFiles,
-		known, estimated, pct(estimated), rep.bytes.lo, rep.bytes.hi, actual,
-		estFiles, rep.files.est, rep.files.lo, rep.files.hi, wholeFiles, partFiles, knownFiles, gaps)
+		known, estimated, pct(estimated), rep.Bytes.Lo, rep.Bytes.Hi, actual,
+		estFiles, rep.Files.Est, rep.Files.Lo, rep.Files.Hi, wholeFiles, partFiles, knownFiles, gaps)
 	require.Empty(t, missingOnDisk, "every event still on disk at restart arrives")
 	require.NotEmpty(t, missing, "the phase must make lumberjack delete unread files")
 	require.Positive(t, wholeFiles, "the phase must make lumberjack delete files the agent never saw")
 	assert.LessOrEqual(t, known, float64(actual), "kubetrail_input_lost_bytes_total never counts more than was lost (bytes delivered are not lost)")
 	assert.Equal(t, 1.0, gaps, "the files the agent never saw leave one gap report")
-	assert.Equal(t, float64(rep.bytes.est), estimated, "kubetrail_input_lost_bytes_estimated_total is the sum of the reported estimates")
-	assert.LessOrEqual(t, rep.bytes.lo, actual, "the bytes deleted unread are in the reported range")
-	assert.GreaterOrEqual(t, rep.bytes.hi, actual, "the bytes deleted unread are in the reported range")
-	assert.LessOrEqual(t, rep.files.lo, int64(wholeFiles), "the files deleted unseen are in the reported range")
-	assert.GreaterOrEqual(t, rep.files.hi, int64(wholeFiles), "the files deleted unseen are in the reported range")
+	assert.Equal(t, float64(rep.Bytes.Est), estimated, "kubetrail_input_lost_bytes_estimated_total is the sum of the reported estimates")
+	assert.LessOrEqual(t, rep.Bytes.Lo, actual, "the bytes deleted unread are in the reported range")
+	assert.GreaterOrEqual(t, rep.Bytes.Hi, actual, "the bytes deleted unread are in the reported range")
+	assert.LessOrEqual(t, rep.Files.Lo, int64(wholeFiles), "the files deleted unseen are in the reported range")
+	assert.GreaterOrEqual(t, rep.Files.Hi, int64(wholeFiles), "the files deleted unseen are in the reported range")
 	// The whole files are counted from time, and the time a file takes
 	// varies: the count may be one off (then the bytes are off by that
 	// file); the rest of the estimate must be within lossTolerance.
-	miscount := rep.files.est - int64(wholeFiles)
+	miscount := rep.Files.Est - int64(wholeFiles)
 	if miscount < 0 {
 		miscount = -miscount
 	}
@@ -528,45 +527,6 @@ const (
 	lossPaceMS    = 800
 	lossFileBytes = 1 << 20
 )
-
-// lossReports sums the estimates of the agent's loss report lines (ERROR
-// for a file lost, WARN for a gap of files never seen).
-type lossReports struct {
-	bytes, files struct{ est, lo, hi int64 }
-	gaps         int
-	lines        []string
-}
-
-var reLossAttr = regexp.MustCompile(` (bytes|files)_lost_(estimated|min|max)=(\d+)`)
-
-func parseLossReports(log string) lossReports {
-	var rep lossReports
-	for _, l := range strings.Split(log, "\n") {
-		if !strings.Contains(l, "_lost_estimated=") {
-			continue
-		}
-		rep.lines = append(rep.lines, l)
-		if strings.Contains(l, "level=WARN") {
-			rep.gaps++
-		}
-		for _, m := range reLossAttr.FindAllStringSubmatch(l, -1) {
-			v, _ := strconv.ParseInt(m[3], 10, 64)
-			r := &rep.bytes
-			if m[1] == "files" {
-				r = &rep.files
-			}
-			switch m[2] {
-			case "estimated":
-				r.est += v
-			case "min":
-				r.lo += v
-			case "max":
-				r.hi += v
-			}
-		}
-	}
-	return rep
-}
 
 // lostFiles counts the audit files (by their plain snapshot: the active
 // file's inode, linked before lumberjack renamed it) whose events are all
