@@ -199,7 +199,10 @@ func loadHanded(path string) (r handedRecord, ok bool) {
 // only marks what was delivered, for loss accounting. It reports whether
 // the record applied, and whether reading resumes past the checkpoint.
 func (s *state) applyHanded(r handedRecord, resume bool) (applied, resumed bool) {
-	idx := s.handedIndexLocked(r, nil)
+	idx := s.handedIndexLocked(r, nil, false)
+	if resume && idx >= 0 && idx < len(s.chain) && s.handedIndexLocked(r, nil, true) != idx {
+		resume = false // not certainly r's file: loss accounting only
+	}
 	if idx < 0 {
 		if r.key == "" {
 			return false, false
@@ -237,19 +240,29 @@ func (s *state) applyHanded(r handedRecord, resume bool) (applied, resumed bool)
 }
 
 // handedIndexLocked is the index of the chain entry that is r's file, among
-// only (all entries when nil); -1 when none is.
-func (s *state) handedIndexLocked(r handedRecord, only []*entry) int {
+// only (all entries when nil); -1 when none is. With certain, the match must
+// not rest on the inode alone (inodes are reused): the fingerprints must be
+// over the same length and equal, and a file just found on disk (among
+// only) must be at least as long as the handed offset. Resuming uses certain matches only; a file
+// that does not match is read again from the checkpoint (duplicates, never a
+// skip).
+func (s *state) handedIndexLocked(r handedRecord, only []*entry, certain bool) int {
 	idx := -1
 	for i, e := range s.chain {
 		sameInode := e.id.Dev == r.id.Dev && e.id.Ino == r.id.Ino
+		samePrint := e.id.FPLen == r.id.FPLen && e.id.FP == r.id.FP
 		// A gzipped backup has another inode: the same content prefix
 		// (a strong fingerprint) names the file then.
-		sameContent := r.id.strong() && e.id.FPLen == r.id.FPLen && e.id.FP == r.id.FP
-		if !sameInode && !sameContent {
+		sameContent := r.id.strong() && samePrint
+		switch {
+		case !sameInode && !sameContent:
 			continue
-		}
-		if sameInode && e.id.FPLen == r.id.FPLen && e.id.FP != r.id.FP {
+		case sameInode && e.id.FPLen == r.id.FPLen && !samePrint:
+			continue // the inode was reused
+		case certain && !samePrint:
 			continue
+		case certain && only != nil && e.size >= 0 && e.size < r.off:
+			continue // a file just found on disk is shorter than what was handed of it
 		}
 		if only != nil && !slices.Contains(only, e) {
 			continue
@@ -286,7 +299,7 @@ func (s *state) applyHandedToLocked(e *entry, r handedRecord, resume bool) bool 
 // the file, or nil when it was not among added.
 func (s *state) resumeNewLocked(added []*entry) *entry {
 	r := s.resumeAt
-	idx := s.handedIndexLocked(*r, added)
+	idx := s.handedIndexLocked(*r, added, true)
 	if idx < 0 {
 		return nil
 	}

@@ -159,3 +159,38 @@ func TestLegacyCheckpointHistory(t *testing.T) {
 	assert.Len(t, cf2.History, 3, "the old backups are history now, by name: %v", cf2.History)
 	_ = lines
 }
+
+// Resuming never rests on an inode alone: a new active file that reuses
+// the inode of the handed file (deleted while the agent was down) must not
+// be taken for it, or the backups before it would be skipped unread.
+func TestResumeIgnoresReusedInode(t *testing.T) {
+	st := newState()
+	old := &entry{id: newIdentity(1, 5, bytes.Repeat([]byte("o"), 2048)), stamp: "2026-11-22T02-24-24.100", size: 3000, committed: 3000, finished: true}
+	st.addLocked(old)
+	handed := handedRecord{id: newIdentity(1, 9, bytes.Repeat([]byte("f"), 2048)), off: 4000, seen: 4000, key: "2026-11-22T02-24-24.100+"}
+	applied, resumed := st.applyHanded(handed, true)
+	require.True(t, applied)
+	require.False(t, resumed)
+	require.NotNil(t, st.resumeAt, "the handed file is not in the checkpoint: the start's scan looks for it")
+
+	b1 := &entry{id: newIdentity(1, 7, bytes.Repeat([]byte("a"), 2048)), stamp: "2026-11-22T02-24-25.000", size: 1 << 20}
+	b2 := &entry{id: newIdentity(1, 8, bytes.Repeat([]byte("b"), 2048)), stamp: "2026-11-22T02-24-26.000", size: 1 << 20}
+	reused := &entry{id: newIdentity(1, 9, []byte("short\n")), after: "2026-11-22T02-24-26.000", size: 6}
+	for _, e := range []*entry{b1, b2, reused} {
+		st.addLocked(e)
+	}
+	assert.Nil(t, st.resumeNewLocked([]*entry{b1, b2, reused}), "inode 9 is another file now")
+	for _, e := range []*entry{b1, b2, reused} {
+		assert.False(t, e.finished, "%s is read", e.stamp)
+		assert.Zero(t, e.committed)
+	}
+
+	// The handed file itself, found as a backup with its content: resume.
+	st = newState()
+	st.addLocked(&entry{id: old.id, stamp: old.stamp, size: 3000, committed: 3000, finished: true})
+	_, _ = st.applyHanded(handed, true)
+	same := &entry{id: handed.id, stamp: "2026-11-22T02-24-25.000", size: 1 << 20}
+	st.addLocked(same)
+	require.Same(t, same, st.resumeNewLocked([]*entry{same}))
+	assert.Equal(t, int64(4000), same.committed)
+}
