@@ -7,7 +7,9 @@ package deadletter
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -40,9 +42,12 @@ type Writer struct {
 	file    *lumberjack.Logger
 	size    int64 // of the active file as far as we wrote it; -1: not known yet
 	dirty   bool  // written since the last Sync
-	line    bytes.Buffer
-	now     func() time.Time
-	count   *prometheus.CounterVec
+	// inherited: the first Sync has not run yet, and the file may hold a
+	// previous run's records that were never synced.
+	inherited bool
+	line      bytes.Buffer
+	now       func() time.Time
+	count     *prometheus.CounterVec
 }
 
 var _ pipeline.DeadLetterWriter = (*Writer)(nil)
@@ -66,6 +71,10 @@ func New(opts Options) (*Writer, error) {
 		file:    &lumberjack.Logger{Filename: opts.Path, MaxSize: opts.MaxSizeMB, MaxBackups: opts.MaxBackups, Compress: opts.Compress},
 		now:     opts.Now,
 		size:    -1,
+		// A process killed before its last Sync left records in the page
+		// cache only; an input resuming past them (auditlog's handed
+		// record) relies on the first Sync making them durable.
+		inherited: true,
 		count: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubetrail_dead_letter_events_total",
 			Help: "Events written to the dead-letter file, by the component that gave up on them.",
@@ -168,13 +177,16 @@ func (w *Writer) Sync() error {
 }
 
 func (w *Writer) syncLocked() error {
-	if !w.dirty {
+	if !w.dirty && !w.inherited {
 		return nil
 	}
 	// lumberjack does not expose its file; fsync is per file, not per
 	// descriptor, so another descriptor does.
 	for _, path := range []string{w.file.Filename, filepath.Dir(w.file.Filename)} {
 		f, err := os.Open(path)
+		if !w.dirty && errors.Is(err, fs.ErrNotExist) {
+			continue // no previous run's file to sync
+		}
 		if err != nil {
 			return fmt.Errorf("sync dead-letter file: %w", err)
 		}
@@ -184,7 +196,7 @@ func (w *Writer) syncLocked() error {
 			return fmt.Errorf("sync dead-letter file: %s: %w", path, err)
 		}
 	}
-	w.dirty = false
+	w.dirty, w.inherited = false, false
 	return nil
 }
 
