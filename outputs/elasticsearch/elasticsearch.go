@@ -125,7 +125,7 @@ func New(cfg *Config, set pipeline.Settings) (*Output, error) {
 		Username:  cfg.Username,
 		Password:  cfg.Password.Value(),
 		APIKey:    cfg.APIKey.Value(),
-		Transport: tr,
+		Transport: sizedBodies{tr},
 		// The delivery loop retries, with backoff, and knows which events
 		// of a bulk to resend: the client must not resend on its own.
 		DisableRetry: true,
@@ -254,7 +254,14 @@ func (o *Output) Write(ctx context.Context, batch *event.Batch) error {
 	if !ok {
 		b = &sendBuf{}
 	}
-	defer o.putBuf(b)
+	// Once sent, b goes back when the transport closes the request body
+	// (freelist.Body), not when this call returns.
+	sent := false
+	defer func() {
+		if !sent {
+			o.putBuf(b)
+		}
+	}()
 	b.body.Reset()
 	// Sized once: growing by doubling would copy, and overshoot keepBytes.
 	b.body.Grow(batch.Bytes + len(batch.Events)*perEventOverhead)
@@ -299,8 +306,9 @@ func (o *Output) Write(ctx context.Context, batch *event.Batch) error {
 
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout.Std())
 	defer cancel()
+	sent = true
 	res, err := esapi.BulkRequest{
-		Body:       bytes.NewReader(body),
+		Body:       freelist.NewBody(body, func() { o.putBuf(b) }),
 		Header:     header,
 		FilterPath: []string{"errors", "items.*.status", "items.*.error"},
 	}.Do(ctx, o.client)
@@ -449,4 +457,17 @@ func retryAfter(h string) time.Duration {
 		return max(0, time.Until(t))
 	}
 	return 0
+}
+
+// sizedBodies gives a freelist.Body request its Content-Length: esapi builds
+// the request with http.NewRequest, which knows the length of a
+// *bytes.Reader but not of a body that releases its buffer on Close, and
+// would send it chunked.
+type sizedBodies struct{ http.RoundTripper }
+
+func (t sizedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	if b, ok := req.Body.(*freelist.Body); ok && req.ContentLength == 0 {
+		req.ContentLength = int64(b.Len())
+	}
+	return t.RoundTripper.RoundTrip(req)
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -401,7 +400,7 @@ func (h *HEC) post(ctx context.Context, body []byte) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout.Std())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.eventURL,
-		&requestBody{Reader: bytes.NewReader(zb.Bytes()), release: func() { h.zbufs.Put(zb) }})
+		freelist.NewBody(zb.Bytes(), func() { h.zbufs.Put(zb) }))
 	if err != nil {
 		h.zbufs.Put(zb)
 		return result{}, err
@@ -505,17 +504,4 @@ func (h *HEC) gzip(buf *bytes.Buffer, body []byte) error {
 		return err
 	}
 	return zw.Close()
-}
-
-// requestBody is a request body that gives its buffer back once the
-// transport closed it.
-type requestBody struct {
-	*bytes.Reader
-	once    sync.Once
-	release func()
-}
-
-func (b *requestBody) Close() error {
-	b.once.Do(b.release)
-	return nil
 }

@@ -1,6 +1,7 @@
 package freelist
 
 import (
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -107,5 +108,24 @@ func TestConcurrent(t *testing.T) {
 	}
 	if made.Load() >= 8*2000 {
 		t.Fatalf("made %d values for %d uses: nothing was reused", made.Load(), 8*2000)
+	}
+}
+
+// A Body gives its buffer back once, at the first Close, after the reader
+// was drained (what the transport does).
+func TestBodyReleasesOnceOnClose(t *testing.T) {
+	released := 0
+	b := NewBody([]byte("bulk"), func() { released++ })
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "bulk" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if released != 0 {
+		t.Fatal("released before Close")
+	}
+	_ = b.Close()
+	_ = b.Close()
+	if released != 1 {
+		t.Fatalf("released %d times, want 1", released)
 	}
 }
