@@ -414,6 +414,12 @@ func (b *Buffer) startSegment(base Position, baseSeq uint64) (*segment, error) {
 		b.spareBytes -= sp.bytes
 	}
 	b.mu.Unlock()
+	if sp != nil && sp.bytes > b.opts.SegmentBytes {
+		// Grown under a larger segment_bytes than today's: reused, it
+		// would count its old length against max_bytes.
+		b.removeFile(sp.path)
+		sp = nil
+	}
 	if sp != nil {
 		h.flags = segFlagRecycled
 		s, err := reuseSpare(b, sp.path, h, durableFS)
