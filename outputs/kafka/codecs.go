@@ -117,28 +117,44 @@ func (z *zstdWriter) Close() error {
 	return err
 }
 
-// gzipCodec writes gzip streams with klauspost/compress at level 1,
-// reusing writers.
-type gzipCodec struct {
+// streamCodec writes a compressed stream with writers kept in a free list
+// (gzip: klauspost/compress at level 1; lz4: pierrec/lz4 in 64 KiB
+// blocks); it reads with kafka-go's own codec.
+type streamCodec[W resettable] struct {
 	decode  compress.Codec // kafka-go's, for reading
-	writers *freelist.List[*kpgzip.Writer]
+	code    compress.Compression
+	writers *freelist.List[W]
+	newW    func(io.Writer) W // a new writer, when the list has none
 }
 
-func newGzipCodec(decode compress.Codec) *gzipCodec {
-	return &gzipCodec{decode: decode, writers: freelist.New[*kpgzip.Writer](4)}
+func newGzipCodec(decode compress.Codec) *streamCodec[*kpgzip.Writer] {
+	return &streamCodec[*kpgzip.Writer]{decode: decode, code: compress.Gzip, writers: freelist.New[*kpgzip.Writer](4),
+		newW: func(w io.Writer) *kpgzip.Writer {
+			z, _ := kpgzip.NewWriterLevel(w, kpgzip.BestSpeed) // valid level
+			return z
+		}}
 }
 
-func (c *gzipCodec) Code() int8                          { return int8(compress.Gzip) }
-func (c *gzipCodec) Name() string                        { return "gzip" }
-func (c *gzipCodec) NewReader(r io.Reader) io.ReadCloser { return c.decode.NewReader(r) }
-func (c *gzipCodec) NewWriter(w io.Writer) io.WriteCloser {
+func newLz4Codec(decode compress.Codec) *streamCodec[*lz4.Writer] {
+	return &streamCodec[*lz4.Writer]{decode: decode, code: compress.Lz4, writers: freelist.New[*lz4.Writer](4),
+		newW: func(w io.Writer) *lz4.Writer {
+			z := lz4.NewWriter(w)
+			_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb)) // valid option on a new writer
+			return z
+		}}
+}
+
+func (c *streamCodec[W]) Code() int8                          { return int8(c.code) }
+func (c *streamCodec[W]) Name() string                        { return c.decode.Name() }
+func (c *streamCodec[W]) NewReader(r io.Reader) io.ReadCloser { return c.decode.NewReader(r) }
+func (c *streamCodec[W]) NewWriter(w io.Writer) io.WriteCloser {
 	z, ok := c.writers.Get()
 	if !ok {
-		z, _ = kpgzip.NewWriterLevel(w, kpgzip.BestSpeed) // valid level
+		z = c.newW(w)
 	} else {
 		z.Reset(w)
 	}
-	return &pooledWriter[*kpgzip.Writer]{list: c.writers, z: z, ok: true}
+	return &pooledWriter[W]{list: c.writers, z: z, ok: true}
 }
 
 // resettable is a compressing writer that can be pointed at another
@@ -172,29 +188,4 @@ func (w *pooledWriter[W]) Close() error {
 	w.z.Reset(nil)
 	w.list.Put(w.z)
 	return err
-}
-
-// lz4Codec writes lz4 frames with pierrec/lz4 in 64 KiB blocks, reusing
-// writers.
-type lz4Codec struct {
-	decode  compress.Codec // kafka-go's, for reading
-	writers *freelist.List[*lz4.Writer]
-}
-
-func newLz4Codec(decode compress.Codec) *lz4Codec {
-	return &lz4Codec{decode: decode, writers: freelist.New[*lz4.Writer](4)}
-}
-
-func (c *lz4Codec) Code() int8                          { return int8(compress.Lz4) }
-func (c *lz4Codec) Name() string                        { return "lz4" }
-func (c *lz4Codec) NewReader(r io.Reader) io.ReadCloser { return c.decode.NewReader(r) }
-func (c *lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
-	z, ok := c.writers.Get()
-	if !ok {
-		z = lz4.NewWriter(w)
-		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb)) // valid option on a new writer
-	} else {
-		z.Reset(w)
-	}
-	return &pooledWriter[*lz4.Writer]{list: c.writers, z: z, ok: true}
 }
