@@ -42,30 +42,10 @@ func TestAgentKillAndNodeRestartIndexEachEventOnce(t *testing.T) {
 		ds := fmt.Sprintf("logs-kt.e2e%d-default", n)
 		out := fmt.Sprintf("es%d", n) // the template is named after the output
 		e.cleanup(t, ds, "kubetrail-"+out)
-		cfg := filepath.Join(dir, "agent.yaml")
-		require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
-agent:
-  state_dir: %[1]s/state
-  http_listen: ""
-  log: {level: warn}
-inputs:
-  apiserver:
-    type: auditlog
-    path: %[1]s/audit/audit.log
-    start_at: beginning
-outputs:
-  %[4]s:
-    type: elasticsearch
-    addresses: [%[2]s]
-    data_stream: %[3]s
+		cfg := e.writeAgentConfig(t, dir, out, fmt.Sprintf(`    data_stream: %s
     batch: {max_events: 50, max_wait: 10ms}
     max_in_flight: 2
-    retry: {initial_interval: 50ms, max_interval: 1s}
-pipelines:
-  audit:
-    inputs: [apiserver]
-    outputs: [%[4]s]
-`, dir, e.clientURL, ds, out), 0o600))
+    retry: {initial_interval: 50ms, max_interval: 1s}`, ds))
 
 		run := func() *agentbin.Process { return agentbin.Run(t, bin, cfg, agentbin.Options{}) }
 		waitCount := func(n int) int {

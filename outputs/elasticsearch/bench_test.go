@@ -53,27 +53,7 @@ func TestMeasureAgentToNode(t *testing.T) {
 		data = nil
 		idx := uniqueName("kt-bench")
 		e.cleanup(t, idx, "kubetrail-"+idx)
-		cfg := filepath.Join(dir, "agent.yaml")
-		require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
-agent:
-  state_dir: %[1]s/state
-  http_listen: ""
-  log: {level: warn}
-inputs:
-  apiserver:
-    type: auditlog
-    path: %[1]s/audit/audit.log
-    start_at: beginning
-outputs:
-  %[3]s:
-    type: elasticsearch
-    addresses: [%[2]s]
-    index: %[3]s
-pipelines:
-  audit:
-    inputs: [apiserver]
-    outputs: [%[3]s]
-`, dir, e.clientURL, idx), 0o600))
+		cfg := e.writeAgentConfig(t, dir, idx, "    index: "+idx)
 		var stderr bytes.Buffer
 		cmd := exec.Command(bin, "run", "-c", cfg)
 		cmd.Stderr = &stderr

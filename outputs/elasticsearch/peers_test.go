@@ -121,6 +121,35 @@ func (e *engine) count(t *testing.T, index string) int {
 
 var seq atomic.Int64
 
+// writeAgentConfig writes dir/agent.yaml: the auditlog input on
+// dir/audit/audit.log, one elasticsearch output named out with the given
+// extra keys (indented YAML lines), and returns its path.
+func (e *engine) writeAgentConfig(t *testing.T, dir, out, keys string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+agent:
+  state_dir: %[1]s/state
+  http_listen: ""
+  log: {level: warn}
+inputs:
+  apiserver:
+    type: auditlog
+    path: %[1]s/audit/audit.log
+    start_at: beginning
+outputs:
+  %[3]s:
+    type: elasticsearch
+    addresses: [%[2]s]
+%[4]s
+pipelines:
+  audit:
+    inputs: [apiserver]
+    outputs: [%[3]s]
+`, dir, e.clientURL, out, keys), 0o600))
+	return cfg
+}
+
 // uniqueName is a fresh lowercase index or data stream name part.
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, seq.Add(1))
